@@ -1,0 +1,26 @@
+"""Shared pytest fixtures."""
+
+import os
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> pathlib.Path:
+  env = os.environ.get("LRRJAX_DATA_DIR")
+  if env:
+    return pathlib.Path(env)
+  return (REPO / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> pathlib.Path:
+  """The folder of real scenes; in CI a missing folder fails instead of skipping."""
+  path = _data_dir()
+  if not (path / "abu-airport-1.mat").exists():
+    if os.environ.get("CI", "").lower() == "true":
+      pytest.fail(f"real scenes not found in {path} (set LRRJAX_DATA_DIR)")
+    pytest.skip(f"real scenes not found in {path}")
+  return path
