@@ -1,0 +1,1 @@
+"""LRR core: proximal operators, the ADMM solver and the unrolled LRR-Net+."""
