@@ -1,0 +1,38 @@
+"""Default experiment configuration: LRR-Net+ on the synthetic scene.
+
+Run:
+  python experiments/main.py --config=experiments/configs/default.py --workdir=runs/exp
+  python experiments/main.py --config=experiments/configs/default.py \
+      --config.scene=../shared/data --workdir=runs/abu
+
+Fields:
+  scene: a scene file, a folder of scenes (every loadable file in it), or the word
+    "synthetic" (lrrjax.synthetic.make_scene(**synthetic)).
+  synthetic: make_scene keyword arguments.
+  key, gt_key: optional variable names inside the scene file (None = auto).
+  method: any name of the lrrjax.detectors registry; LRR-Net+ ("lrrnet-plus") and
+    LRR-Net ("lrrnet") are trained with lrrjax.lrr.train.train and checkpointed.
+  method_params: keyword overrides passed to run_method for non-trained methods.
+  lrr: lrrjax.lrr.config.get_config() (one configuration for all scenes).
+  seed: global seed (also copied into lrr.seed by the driver when lrr.seed is unset).
+"""
+
+import ml_collections
+
+from lrrjax.lrr import config as lrr_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.scene = "synthetic"
+  c.synthetic = ml_collections.ConfigDict(
+      dict(height=64, width=64, bands=100, n_endmembers=4, n_targets=12,
+           seed=0))
+  c.key = ml_collections.FieldReference(None, field_type=str)
+  c.gt_key = ml_collections.FieldReference(None, field_type=str)
+  c.method = "lrrnet-plus"
+  c.method_params = ml_collections.ConfigDict()
+  c.lrr = lrr_config.get_config()
+  c.seed = 0
+  c.save_figures = True
+  return c

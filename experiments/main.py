@@ -1,0 +1,42 @@
+"""Train and evaluate LRR-Net+ (or any registered detector) from an ml_collections config.
+
+  python experiments/main.py --config=experiments/configs/default.py --workdir=runs/exp
+  python experiments/main.py --config=experiments/configs/stages.py:20 \
+      --config.scene=../shared/data --workdir=runs/stages20
+  python experiments/main.py --config=experiments/configs/default.py \
+      --config.lrr.train.steps=200 --workdir=runs/exp --distributed
+
+The config is locked: a misspelt override (--config.lrr.model.stagez=3) is an error.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
+flags.DEFINE_bool("distributed", False,
+                  "Call jax.distributed.initialize() first (multi-host runs).")
+config_flags.DEFINE_config_file(
+    "config", None, "Training configuration file.", lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError("Too many command-line arguments.")
+  import jax  # pylint: disable=import-outside-toplevel
+
+  from lrrjax import experiment  # pylint: disable=import-outside-toplevel
+
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  logging.info("JAX process: %d / %d", jax.process_index(), jax.process_count())
+  logging.info("JAX local devices: %r", jax.local_devices())
+  experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)
