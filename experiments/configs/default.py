@@ -14,7 +14,8 @@ Fields:
     LRR-Net ("lrrnet") are trained with lrrjax.lrr.train.train and checkpointed.
   method_params: keyword overrides passed to run_method for non-trained methods.
   lrr: lrrjax.lrr.config.get_config() (one configuration for all scenes).
-  seed: global seed (also copied into lrr.seed by the driver when lrr.seed is unset).
+  seed: experiment seed; lrr.seed is a reference to it (override --config.lrr.seed
+    to set the LRR seed alone).
 """
 
 import ml_collections
@@ -32,7 +33,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.gt_key = ml_collections.FieldReference(None, field_type=str)
   c.method = "lrrnet-plus"
   c.method_params = ml_collections.ConfigDict()
-  c.lrr = lrr_config.get_config()
   c.seed = 0
+  c.lrr = lrr_config.get_config()
+  c.lrr.seed = c.get_ref("seed")  # --config.seed sets both; --config.lrr.seed only lrr
   c.save_figures = True
   return c

@@ -1,0 +1,425 @@
+"""The `lrrjax` command: detect, info, train, benchmark.
+
+  lrrjax detect SCENE [--method M] [--out DIR] [--key K] [--gt-key G]
+                      [--checkpoint WORKDIR] [--seed N] [--set key=value ...]
+  lrrjax info SCENE [--key K] [--gt-key G]
+  lrrjax train SCENE --workdir DIR [--key K] [--gt-key G] [--seed N] [--set key=value ...]
+  lrrjax benchmark DATA_DIR --out DIR [--methods m1,m2,...] [--limit-scenes a,b]
+
+SCENE is a file (.mat, .npy, .npz, ENVI .hdr) or the word `synthetic`.
+User errors (lrrjax.errors.LrrjaxError, a missing file) print `error: <message>`
+on stderr and exit with status 2, without a traceback.
+"""
+
+import argparse
+import ast
+import inspect
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from lrrjax import provenance
+from lrrjax.errors import ConfigError, LrrjaxError, SceneError
+
+DEFAULT_METHOD = "lrrnet-plus"
+DEFAULT_BENCHMARK_METHODS = ("grx", "lrx", "crd", "lrasr", "lrrnet-plus")
+TRAINED_METHODS = ("lrrnet-plus",)
+
+
+# ----------------------------------------------------------------------------
+# helpers
+
+
+def parse_value(text: str) -> Any:
+  """A --set value: a Python literal (int, float, bool, None, tuple...) or a string."""
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    low = text.lower()
+    if low in ("true", "false"):
+      return low == "true"
+    if low in ("none", "null"):
+      return None
+    return text
+
+
+def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
+  """`["a.b=1", "c=x"]` -> `{"a.b": 1, "c": "x"}`; ConfigError on a malformed item."""
+  out = {}
+  for item in items or ():
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key or not all(p.isidentifier() for p in key.split(".")):
+      raise ConfigError(f"--set expects key=value (dotted keys allowed), got {item!r}")
+    out[key] = parse_value(value.strip())
+  return out
+
+
+def apply_overrides(config, overrides: dict[str, Any]):
+  """Sets dotted keys on an ml_collections ConfigDict; ConfigError on an unknown key
+  or a value of the wrong type."""
+  for key, value in overrides.items():
+    parts = key.split(".")
+    node = config
+    for i, p in enumerate(parts[:-1]):
+      if p not in node:
+        raise ConfigError(f"unknown config key {'.'.join(parts[:i + 1])!r} in {key!r}")
+      node = node[p]
+    leaf = parts[-1]
+    if not hasattr(node, "keys") or leaf not in node:
+      raise ConfigError(f"unknown config key {key!r}")
+    old = node[leaf]
+    if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+      value = float(value)
+    try:
+      node[leaf] = value
+    except (TypeError, ValueError, KeyError) as e:
+      raise ConfigError(f"bad value {value!r} for config key {key!r}: {e}") from e
+  return config
+
+
+def _progress_enabled(args) -> bool:
+  return bool(getattr(args, "progress", False)) or sys.stderr.isatty()
+
+
+def _progress_fn(args):
+  if not _progress_enabled(args):
+    return None
+  return lambda msg: print(msg, file=sys.stderr, flush=True)
+
+
+def load(scene: str, key: str | None = None, gt_key: str | None = None):
+  """The scene named on the command line: a file path or `synthetic`
+  (lrrjax.synthetic.make_scene() with its defaults)."""
+  if scene == "synthetic":
+    from lrrjax import synthetic  # pylint: disable=import-outside-toplevel
+    if key is not None or gt_key is not None:
+      raise ConfigError("--key/--gt-key do not apply to the synthetic scene")
+    return synthetic.make_scene()
+  from lrrjax import io  # pylint: disable=import-outside-toplevel
+  path = pathlib.Path(scene)
+  if not path.exists():
+    raise FileNotFoundError(f"scene file not found: {scene}")
+  return io.load_scene(path, key=key, gt_key=gt_key)
+
+
+def _check_params(spec, params: dict[str, Any]) -> None:
+  """ConfigError when a method's function cannot take one of `params`."""
+  try:
+    sig = inspect.signature(spec.fn)
+  except (TypeError, ValueError):
+    return
+  if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+    return
+  names = [n for n, p in sig.parameters.items()
+           if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                         inspect.Parameter.POSITIONAL_OR_KEYWORD)][1:]
+  bad = [k for k in params if k not in names]
+  if bad:
+    raise ConfigError(f"method {spec.name!r} has no parameter(s) {', '.join(bad)}; "
+                      f"it takes: {', '.join(names) or '(none)'}")
+
+
+def _method_spec(name: str):
+  from lrrjax import detectors  # pylint: disable=import-outside-toplevel
+  known = list(detectors.available_methods())
+  if name not in known:
+    raise ConfigError(f"unknown method {name!r}; available: {', '.join(known)}")
+  return detectors.get_method(name)
+
+
+# ----------------------------------------------------------------------------
+# detect
+
+
+def detect(scene, method: str = DEFAULT_METHOD, out: str | os.PathLike | None = None,
+           checkpoint: str | os.PathLike | None = None, seed: int | None = None,
+           params: dict[str, Any] | None = None) -> dict[str, Any]:
+  """Runs one method on one scene and writes scores.npy, detection.png and,
+  with ground truth, metrics.json and roc.png. Returns the summary record."""
+  from lrrjax import detectors, metrics, plots  # pylint: disable=import-outside-toplevel
+  params = dict(params or {})
+  spec = _method_spec(method)
+  if seed is not None:
+    params["seed"] = seed
+  if checkpoint is not None:
+    if method not in TRAINED_METHODS:
+      raise ConfigError(f"--checkpoint needs a trained method "
+                        f"({', '.join(TRAINED_METHODS)}), not {method!r}")
+    if params:
+      raise ConfigError("--checkpoint takes its configuration from the checkpoint; "
+                        "drop --set/--seed")
+    ckpt = pathlib.Path(checkpoint)
+    if not ckpt.is_dir():
+      raise FileNotFoundError(f"checkpoint folder not found: {ckpt}")
+  else:
+    _check_params(spec, params)
+  out = pathlib.Path(out if out is not None else f"runs/{scene.name}-{method}")
+  out.mkdir(parents=True, exist_ok=True)
+
+  t0 = time.perf_counter()
+  if checkpoint is not None:
+    from lrrjax.lrr import methods as lrr_methods  # pylint: disable=import-outside-toplevel
+    scores = lrr_methods.lrrnet_plus_from_checkpoint(scene, ckpt)
+  else:
+    scores = detectors.run_method(method, scene, **params)
+  scores = np.asarray(scores, dtype=np.float32)
+  seconds = time.perf_counter() - t0
+  h, w = scene.cube.shape[:2]
+  if scores.shape != (h, w):
+    raise SceneError(f"method {method!r} returned shape {scores.shape}, "
+                     f"expected {(h, w)} for scene {scene.name!r}")
+
+  np.save(out / "scores.npy", scores)
+  plots.save_detection(out / "detection.png", scene, scores,
+                       f"{scene.name}: {method}")
+  rec = {"method": method, "scene": scene.name, "source": scene.source,
+         "shape": [int(v) for v in scene.cube.shape], "seconds": seconds,
+         "params": params, "checkpoint": None if checkpoint is None else str(checkpoint),
+         "out": str(out)}
+  if scene.gt is not None:
+    rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
+    pf, pd, _ = metrics.roc_curve(scores.ravel(), scene.gt.ravel())
+    plots.save_roc(out / "roc.png", {method: (pf, pd)}, title=scene.name)
+    provenance.write_json(out / "metrics.json",
+                          {**rec, "provenance": provenance.record(seed=seed)})
+  return rec
+
+
+def summary_line(rec: dict[str, Any]) -> str:
+  shape = "x".join(str(v) for v in rec["shape"])
+  auc = (f" AUC(D,F)={rec['auc_df']:.4f} AUC_ODP={rec['auc_odp']:.4f}"
+         if "auc_df" in rec else " (no ground truth)")
+  return (f"{rec['method']} on {rec['scene']} [{shape}]:{auc} "
+          f"in {rec['seconds']:.2f}s -> {rec['out']}")
+
+
+def _cmd_detect(args) -> int:
+  scene = load(args.scene, args.key, args.gt_key)
+  rec = detect(scene, args.method, args.out, args.checkpoint, args.seed,
+               parse_sets(args.set))
+  print(summary_line(rec))
+  return 0
+
+
+# ----------------------------------------------------------------------------
+# info
+
+
+def _range_txt(a: np.ndarray) -> str:
+  if a.size == 0 or not np.issubdtype(a.dtype, np.number):
+    return ""
+  return f" range [{np.min(a):.6g}, {np.max(a):.6g}]"
+
+
+def info(scene_arg: str, key: str | None = None, gt_key: str | None = None) -> str:
+  """Text description of a scene file (or the synthetic scene)."""
+  lines = []
+  if scene_arg != "synthetic":
+    from lrrjax import io  # pylint: disable=import-outside-toplevel
+    path = pathlib.Path(scene_arg)
+    if not path.exists():
+      raise FileNotFoundError(f"scene file not found: {scene_arg}")
+    meta = io.inspect_file(path)
+    lines.append(f"file: {path}")
+    lines.extend(_describe_inspect(meta))
+  scene = load(scene_arg, key, gt_key)
+  cube = scene.cube
+  lines.append(f"scene: {scene.name} ({scene.source})")
+  lines.append(f"cube: {cube.shape[0]} x {cube.shape[1]} x {cube.shape[2]} "
+               f"(H x W x B) {cube.dtype}{_range_txt(cube)}")
+  if scene.gt is None:
+    lines.append("ground truth: none")
+  else:
+    n = int(np.count_nonzero(scene.gt))
+    lines.append(f"ground truth: {n} anomaly pixels of {scene.gt.size} "
+                 f"({100.0 * n / scene.gt.size:.2f}%)")
+  return "\n".join(lines)
+
+
+def _describe_inspect(meta: Any) -> list[str]:
+  """Formats lrrjax.io.inspect_file output (a dict; per-variable dicts listed)."""
+  lines = []
+  variables = meta.get("keys", meta.get("variables")) if isinstance(meta, dict) else None
+  if isinstance(variables, dict):
+    for name, v in variables.items():
+      lines.append(f"  {name}: {_fmt_var(v)}")
+    rest = {k: v for k, v in meta.items() if k not in ("keys", "variables")}
+  else:
+    rest = meta if isinstance(meta, dict) else {"info": meta}
+  for k, v in rest.items():
+    if isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()):
+      lines.append(f"{k}:")
+      lines.extend(f"  {n}: {_fmt_var(x)}" for n, x in v.items())
+    elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+      lines.append(f"{k}:")
+      lines.extend(f"  {_fmt_var(x)}" for x in v)
+    else:
+      lines.append(f"{k}: {v}")
+  return lines
+
+
+def _fmt_var(v: Any) -> str:
+  if not isinstance(v, dict):
+    return str(v)
+  return ", ".join(f"{k}={'x'.join(map(str, x)) if k == 'shape' and isinstance(x, (list, tuple)) else x}"
+                   for k, x in v.items())
+
+
+def _cmd_info(args) -> int:
+  print(info(args.scene, args.key, args.gt_key))
+  return 0
+
+
+# ----------------------------------------------------------------------------
+# train
+
+
+def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = None,
+          seed: int | None = None, progress=None) -> dict[str, Any]:
+  """Trains LRR-Net+ on one scene, checkpointing in `workdir` (resumes from it)."""
+  from lrrjax import io  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import train as lrr_train  # pylint: disable=import-outside-toplevel
+  config = lrr_config.get_config()
+  apply_overrides(config, overrides or {})
+  if seed is not None:
+    config.seed = int(seed)
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  h, w, b = scene.cube.shape
+  x_bn = io.normalize(scene.cube, config.normalize).reshape(h * w, b).T
+  kwargs = {"workdir": str(workdir)}
+  if progress is not None:
+    kwargs["progress"] = progress
+  result = lrr_train.train(np.ascontiguousarray(x_bn), config, **kwargs)
+  loss = list(result.history.get("loss", []))
+  rec = {"scene": scene.name, "workdir": str(workdir),
+         "steps": int(config.train.steps), "seconds": float(result.seconds),
+         "final_loss": float(loss[-1]) if loss else None}
+  provenance.write_json(workdir / "train.json",
+                        {**rec, "history": result.history,
+                         "provenance": provenance.record(config=config,
+                                                         seed=config.seed)})
+  return rec
+
+
+def _cmd_train(args) -> int:
+  scene = load(args.scene, args.key, args.gt_key)
+  rec = train(scene, args.workdir, parse_sets(args.set), args.seed,
+              progress=_progress_fn(args))
+  loss = "" if rec["final_loss"] is None else f" final loss {rec['final_loss']:.6g}"
+  print(f"trained lrrnet-plus on {rec['scene']}: {rec['steps']} steps{loss} "
+        f"in {rec['seconds']:.2f}s -> {rec['workdir']}")
+  return 0
+
+
+# ----------------------------------------------------------------------------
+# benchmark
+
+
+def _split(text: str | None) -> list[str] | None:
+  if text is None:
+    return None
+  items = [t.strip() for t in text.split(",") if t.strip()]
+  if not items:
+    raise ConfigError(f"empty list {text!r}")
+  return items
+
+
+def _cmd_benchmark(args) -> int:
+  from lrrjax import benchmark  # pylint: disable=import-outside-toplevel
+  methods = _split(args.methods) or list(DEFAULT_BENCHMARK_METHODS)
+  progress = _progress_fn(args) or False
+  records = benchmark.run_benchmark(args.data_dir, methods, args.out,
+                                    scenes=_split(args.limit_scenes),
+                                    progress=progress)
+  aucs = {}
+  for r in records:
+    if "auc_df" in r:
+      aucs.setdefault(r["method"], []).append(r["auc_df"])
+  means = " ".join(f"{m}={np.mean(v):.4f}" for m, v in aucs.items())
+  n_scenes = len({r["scene"] for r in records})
+  print(f"benchmark: {n_scenes} scenes x {len(methods)} methods; mean AUC(D,F) "
+        f"{means or '-'} -> {pathlib.Path(args.out) / 'results.md'}")
+  return 0
+
+
+# ----------------------------------------------------------------------------
+# argument parsing
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(
+      prog="lrrjax", description="Hyperspectral anomaly detection (LRR-Net+ and "
+      "classical detectors) in JAX.")
+  sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+  def scene_args(q):
+    q.add_argument("scene", metavar="SCENE",
+                   help="scene file (.mat/.npy/.npz/ENVI .hdr) or 'synthetic'")
+    q.add_argument("--key", default=None, help="variable holding the cube")
+    q.add_argument("--gt-key", dest="gt_key", default=None,
+                   help="variable holding the ground-truth map")
+
+  def progress_arg(q):
+    q.add_argument("--progress", action="store_true",
+                   help="show progress on stderr even when it is not a terminal")
+
+  q = sub.add_parser("detect", help="score one scene with one method")
+  scene_args(q)
+  q.add_argument("--method", default=DEFAULT_METHOD,
+                 help=f"registry name (default {DEFAULT_METHOD})")
+  q.add_argument("--out", default=None, help="output folder (default runs/<scene>-<method>)")
+  q.add_argument("--checkpoint", default=None, metavar="WORKDIR",
+                 help="use LRR-Net+ parameters trained by `lrrjax train`")
+  q.add_argument("--seed", type=int, default=None, help="method seed (passed as its `seed` parameter)")
+  q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="method parameter override (repeatable; dotted keys for LRR config)")
+  progress_arg(q)
+  q.set_defaults(func=_cmd_detect)
+
+  q = sub.add_parser("info", help="describe a scene file")
+  scene_args(q)
+  q.set_defaults(func=_cmd_info)
+
+  q = sub.add_parser("train", help="train LRR-Net+ on one scene, with checkpoints")
+  scene_args(q)
+  q.add_argument("--workdir", required=True, help="checkpoint folder (resumed if present)")
+  q.add_argument("--seed", type=int, default=None)
+  q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="LRR config override, e.g. train.steps=50 (repeatable)")
+  progress_arg(q)
+  q.set_defaults(func=_cmd_train)
+
+  q = sub.add_parser("benchmark", help="every method on every scene of a folder")
+  q.add_argument("data_dir", metavar="DATA_DIR")
+  q.add_argument("--methods", default=None,
+                 help=f"comma-separated (default {','.join(DEFAULT_BENCHMARK_METHODS)})")
+  q.add_argument("--out", required=True, help="output folder (resumed if present)")
+  q.add_argument("--limit-scenes", dest="limit_scenes", default=None,
+                 help="comma-separated scene names (file stems)")
+  progress_arg(q)
+  q.set_defaults(func=_cmd_benchmark)
+  return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Entry point of the `lrrjax` console script; returns the exit status."""
+  args = build_parser().parse_args(argv)
+  try:
+    return args.func(args)
+  except (LrrjaxError, FileNotFoundError) as e:
+    msg = str(e)
+    if isinstance(e, FileNotFoundError) and e.filename and e.filename not in msg:
+      msg = f"{msg}: {e.filename}"
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())
