@@ -9,13 +9,16 @@ Layout of `out_dir`:
                                  AUC(F,tau) / AUC_ODP / AUC_SNPR table, seconds table
   grid.png                       rows scenes, columns ground truth then methods
   roc/<scene>.png                ROC curves of all methods on one scene
-  boxplot.png                    per-method AUC(D,F) distribution over scenes
+  boxplot.png                    background vs anomaly normalised-score boxes,
+                                 one panel per scene (scenes with ground truth)
 
-Resume: a cell whose .json and .npy both exist is read back, not recomputed.
+Resume: a cell whose .json and .npy both exist, computed with the same method
+parameters, is read back, not recomputed.
 Delete a cell's files to recompute it. A failing method raises (after the cells
 finished before it have been saved).
 """
 
+import json
 import os
 import pathlib
 import sys
@@ -44,34 +47,43 @@ def _say(progress: bool | Callable[[str], None], msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_cell(scene, method: str, run=None) -> tuple[dict[str, Any], np.ndarray]:
+def run_cell(scene, method: str, params: dict[str, Any] | None = None
+             ) -> tuple[dict[str, Any], np.ndarray]:
   """Runs one method on one scene; returns (record, scores_hw float32).
 
-  The record holds scene, method, shape (H, W, B), seconds (wall clock of the
-  method call, JIT compilation included) and, when the scene has ground truth,
-  every lrrjax.metrics.roc3d key.
+  The record holds scene, method, params, shape (H, W, B), seconds (wall clock
+  of the method call, JIT compilation included) and, when the scene has ground
+  truth, every lrrjax.metrics.roc3d key.
   """
   from lrrjax import detectors, metrics  # pylint: disable=import-outside-toplevel
-  run = detectors.run_method if run is None else run
+  params = dict(params or {})
   t0 = time.perf_counter()
-  scores = np.asarray(run(method, scene), dtype=np.float32)
+  scores = np.asarray(detectors.run_method(method, scene, **params),
+                      dtype=np.float32)
   seconds = time.perf_counter() - t0
   if scores.shape != scene.cube.shape[:2]:
     raise SceneError(f"method {method!r} returned scores of shape {scores.shape} "
                      f"for scene {scene.name!r} of shape {scene.cube.shape}")
   rec = {"scene": scene.name, "method": method,
+         "params": json.loads(provenance.to_json(params)),
          "shape": [int(v) for v in scene.cube.shape], "seconds": seconds}
   if scene.gt is not None:
     rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
   return rec, scores
 
 
-def _load_cell(cells: pathlib.Path, scene: str, method: str):
+def _load_cell(cells: pathlib.Path, scene: str, method: str,
+               params: dict[str, Any]):
+  """The finished cell (record, scores), or None when absent or computed with
+  other parameters (then it is stale and recomputed)."""
   js = cells / (cell_stem(scene, method) + ".json")
   npy = cells / (cell_stem(scene, method) + ".npy")
-  if js.exists() and npy.exists():
-    return provenance.read_json(js), np.load(npy)
-  return None
+  if not (js.exists() and npy.exists()):
+    return None
+  rec = provenance.read_json(js)
+  if rec.get("params", {}) != json.loads(provenance.to_json(params)):
+    return None
+  return rec, np.load(npy)
 
 
 def _save_cell(cells: pathlib.Path, rec: dict, scores: np.ndarray) -> None:
@@ -87,7 +99,9 @@ def _save_cell(cells: pathlib.Path, rec: dict, scores: np.ndarray) -> None:
 def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
                   out_dir: str | os.PathLike, scenes: Iterable[str] | None = None,
                   progress: bool | Callable[[str], None] = True,
-                  figures: bool = True) -> list[dict[str, Any]]:
+                  figures: bool = True,
+                  method_params: dict[str, dict[str, Any]] | None = None
+                  ) -> list[dict[str, Any]]:
   """Runs every method on every scene of `data_dir` and writes the report.
 
   Args:
@@ -97,6 +111,9 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
     scenes: optional subset of scene names (file stems) to run, in that order.
     progress: print one line per cell to stderr (or a callable taking the line).
     figures: also write grid.png, roc/<scene>.png and boxplot.png.
+    method_params: optional method -> keyword overrides for run_method (the
+      same for every scene). A cached cell computed with other parameters is
+      recomputed.
 
   Returns:
     The records, scene-major in the order of `scenes` / list_scenes, then methods.
@@ -116,6 +133,10 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
                       f"available: {', '.join(known)}")
   if len(set(methods)) != len(methods):
     raise ConfigError(f"duplicate methods in {methods}")
+  method_params = dict(method_params or {})
+  extra = [m for m in method_params if m not in methods]
+  if extra:
+    raise ConfigError(f"method_params for method(s) not run: {', '.join(extra)}")
   data_dir = pathlib.Path(data_dir)
   if not data_dir.is_dir():
     raise FileNotFoundError(f"data folder not found: {data_dir}")
@@ -141,12 +162,13 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
     loaded[name] = scene
     for method in methods:
       done += 1
-      cached = _load_cell(cells, name, method)
+      params = method_params.get(method, {})
+      cached = _load_cell(cells, name, method, params)
       if cached is not None:
         rec, scores = cached
         tag = "cached"
       else:
-        rec, scores = run_cell(scene, method)
+        rec, scores = run_cell(scene, method, params)
         _save_cell(cells, rec, scores)
         tag = "done"
       records.append(rec)
@@ -162,29 +184,26 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   (out / "results.md").write_text(render_markdown(records, methods, names),
                                   encoding="utf-8")
   if figures:
-    _figures(out, loaded, all_scores, records, methods, names)
+    _figures(out, loaded, all_scores, methods, names)
   _say(progress, f"wrote {out / 'results.md'}")
   return records
 
 
-def _figures(out, loaded, all_scores, records, methods, names) -> None:
+def _figures(out, loaded, all_scores, methods, names) -> None:
   from lrrjax import metrics, plots  # pylint: disable=import-outside-toplevel
-  scenes = [loaded[n] for n in names]
-  plots.save_grid(out / "grid.png", scenes, all_scores, methods)
-  with_gt = [n for n in names if loaded[n].gt is not None]
+  gts = {n: loaded[n].gt for n in names if loaded[n].gt is not None}
+  plots.save_grid(out / "grid.png", names, methods, all_scores,
+                  gts=gts if gts else None)
+  with_gt = [n for n in names if n in gts]
   (out / "roc").mkdir(exist_ok=True)
   for n in with_gt:
     curves = {}
     for m in methods:
-      pf, pd, _ = metrics.roc_curve(all_scores[(n, m)].ravel(),
-                                    loaded[n].gt.ravel())
+      pf, pd, _ = metrics.roc_curve(all_scores[(n, m)].ravel(), gts[n].ravel())
       curves[m] = (pf, pd)
     plots.save_roc(out / "roc" / f"{n}.png", curves, title=n)
   if with_gt:
-    table = auc_table(records, methods, with_gt, "auc_df")
-    plots.save_boxplot(out / "boxplot.png",
-                       {m: table[:, j] for j, m in enumerate(methods)},
-                       ylabel="AUC(D,F)")
+    plots.save_boxplot(out / "boxplot.png", with_gt, methods, all_scores, gts)
 
 
 def auc_table(records: Sequence[dict], methods: Sequence[str],

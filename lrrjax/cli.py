@@ -176,7 +176,7 @@ def detect(scene, method: str = DEFAULT_METHOD, out: str | os.PathLike | None = 
 
   np.save(out / "scores.npy", scores)
   plots.save_detection(out / "detection.png", scene, scores,
-                       f"{scene.name}: {method}")
+                       title=f"{scene.name}: {method}")
   rec = {"method": method, "scene": scene.name, "source": scene.source,
          "shape": [int(v) for v in scene.cube.shape], "seconds": seconds,
          "params": params, "checkpoint": None if checkpoint is None else str(checkpoint),
@@ -217,7 +217,8 @@ def _range_txt(a: np.ndarray) -> str:
 
 
 def info(scene_arg: str, key: str | None = None, gt_key: str | None = None) -> str:
-  """Text description of a scene file (or the synthetic scene)."""
+  """Text description of a scene file (or the synthetic scene): file variables with
+  shapes, dtypes and ranges, then the loaded cube and its ground truth."""
   lines = []
   if scene_arg != "synthetic":
     from lrrjax import io  # pylint: disable=import-outside-toplevel
@@ -225,49 +226,37 @@ def info(scene_arg: str, key: str | None = None, gt_key: str | None = None) -> s
     if not path.exists():
       raise FileNotFoundError(f"scene file not found: {scene_arg}")
     meta = io.inspect_file(path)
-    lines.append(f"file: {path}")
-    lines.extend(_describe_inspect(meta))
+    lines.append(f"file: {path} ({meta.get('format')})")
+    lines.append("keys:")
+    for row in meta.get("arrays", []):
+      shape = "x".join(str(v) for v in row["shape"]) or "scalar"
+      rng = ("" if row.get("min") is None
+             else f" range [{row['min']:.6g}, {row['max']:.6g}]")
+      lines.append(f"  {row['key']}: {shape} {row['dtype']}{rng}")
+    if meta.get("error"):
+      lines.append(f"problem: {meta['error']}")
   scene = load(scene_arg, key, gt_key)
   cube = scene.cube
-  lines.append(f"scene: {scene.name} ({scene.source})")
-  lines.append(f"cube: {cube.shape[0]} x {cube.shape[1]} x {cube.shape[2]} "
-               f"(H x W x B) {cube.dtype}{_range_txt(cube)}")
+  keys = ""
+  if scene.metadata.get("cube_key"):
+    keys = f" (cube key {scene.metadata['cube_key']!r}, gt key " \
+           f"{scene.metadata.get('gt_key')!r})"
+  lines.append(f"scene: {scene.name}{keys}")
+  lines.append(f"shape: {cube.shape[0]} x {cube.shape[1]} x {cube.shape[2]} "
+               f"(H x W x B), loaded as {cube.dtype}")
+  orig = scene.metadata.get("dtype")
+  lines.append(f"dtype in file: {orig}" if orig else "dtype in file: (generated)")
+  lines.append(f"value range: [{float(cube.min()):.6g}, {float(cube.max()):.6g}]")
+  dropped = scene.metadata.get("dropped_bands")
+  if dropped:
+    lines.append(f"dropped constant bands: {list(dropped)}")
   if scene.gt is None:
-    lines.append("ground truth: none")
+    lines.append("anomaly pixels: no ground truth")
   else:
     n = int(np.count_nonzero(scene.gt))
-    lines.append(f"ground truth: {n} anomaly pixels of {scene.gt.size} "
+    lines.append(f"anomaly pixels: {n} of {scene.gt.size} "
                  f"({100.0 * n / scene.gt.size:.2f}%)")
   return "\n".join(lines)
-
-
-def _describe_inspect(meta: Any) -> list[str]:
-  """Formats lrrjax.io.inspect_file output (a dict; per-variable dicts listed)."""
-  lines = []
-  variables = meta.get("keys", meta.get("variables")) if isinstance(meta, dict) else None
-  if isinstance(variables, dict):
-    for name, v in variables.items():
-      lines.append(f"  {name}: {_fmt_var(v)}")
-    rest = {k: v for k, v in meta.items() if k not in ("keys", "variables")}
-  else:
-    rest = meta if isinstance(meta, dict) else {"info": meta}
-  for k, v in rest.items():
-    if isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()):
-      lines.append(f"{k}:")
-      lines.extend(f"  {n}: {_fmt_var(x)}" for n, x in v.items())
-    elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-      lines.append(f"{k}:")
-      lines.extend(f"  {_fmt_var(x)}" for x in v)
-    else:
-      lines.append(f"{k}: {v}")
-  return lines
-
-
-def _fmt_var(v: Any) -> str:
-  if not isinstance(v, dict):
-    return str(v)
-  return ", ".join(f"{k}={'x'.join(map(str, x)) if k == 'shape' and isinstance(x, (list, tuple)) else x}"
-                   for k, x in v.items())
 
 
 def _cmd_info(args) -> int:

@@ -123,13 +123,12 @@ def run_scene(config, scene, workdir: pathlib.Path) -> dict[str, Any]:
     provenance.write_json(sdir / "metrics.json", rec)
     if config.get("save_figures", True):
       plots.save_detection(sdir / "detection.png", scene, scores,
-                           f"{scene.name}: {method}")
+                           title=f"{scene.name}: {method}")
       if history and history.get("loss"):
         steps = history.get("step") or list(range(1, len(history["loss"]) + 1))
-        plots.save_curves(sdir / "training_curve.png",
-                          {"loss": (steps, history["loss"])},
-                          xlabel="step", ylabel="loss",
-                          title=f"{scene.name}: {method} training")
+        plots.save_curves(sdir / "training_curve.png", steps,
+                          {"loss": history["loss"]}, xlabel="step",
+                          ylabel="loss", title=f"{scene.name}: {method} training")
       provenance.write_json(sdir / "history.json", history or {})
   return rec
 
