@@ -240,7 +240,8 @@ def _read_mat73(path: pathlib.Path) -> dict[str, np.ndarray]:
 
 def _read_npy(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
   try:
-    arr = np.load(str(path), allow_pickle=False)
+    with open(path, "rb") as fh:  # own handle: np.load leaks it on errors
+      arr = np.load(fh, allow_pickle=False)
   except Exception as e:  # pylint: disable=broad-except
     raise SceneError(
         f"{path}: cannot read .npy file (truncated, corrupt or pickled "
@@ -250,7 +251,7 @@ def _read_npy(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
 
 def _read_npz(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
   try:
-    with np.load(str(path), allow_pickle=False) as z:
+    with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
       arrays = {k: z[k] for k in z.files}
   except Exception as e:  # pylint: disable=broad-except
     raise SceneError(
