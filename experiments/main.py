@@ -9,6 +9,8 @@
 The config is locked: a misspelt override (--config.lrr.model.stagez=3) is an error.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -30,12 +32,17 @@ def main(argv):
   import jax  # pylint: disable=import-outside-toplevel
 
   from lrrjax import experiment  # pylint: disable=import-outside-toplevel
+  from lrrjax.errors import LrrjaxError  # pylint: disable=import-outside-toplevel
 
   if FLAGS.distributed:
     jax.distributed.initialize()
   logging.info("JAX process: %d / %d", jax.process_index(), jax.process_count())
   logging.info("JAX local devices: %r", jax.local_devices())
-  experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (LrrjaxError, FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

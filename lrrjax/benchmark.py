@@ -123,6 +123,9 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
     SceneError / FileNotFoundError: unreadable data_dir or scene.
   """
   from lrrjax import detectors, io  # pylint: disable=import-outside-toplevel
+  data_dir = pathlib.Path(data_dir)
+  if not data_dir.is_dir():
+    raise FileNotFoundError(f"data folder not found: {data_dir}")
   methods = list(methods)
   if not methods:
     raise ConfigError("no methods given")
@@ -137,9 +140,6 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   extra = [m for m in method_params if m not in methods]
   if extra:
     raise ConfigError(f"method_params for method(s) not run: {', '.join(extra)}")
-  data_dir = pathlib.Path(data_dir)
-  if not data_dir.is_dir():
-    raise FileNotFoundError(f"data folder not found: {data_dir}")
   paths = {p.stem: p for p in io.list_scenes(data_dir)}
   if not paths:
     raise SceneError(f"no loadable scenes in {data_dir}")
@@ -231,6 +231,18 @@ def average_ranks(table: np.ndarray, higher_is_better: bool = True) -> np.ndarra
   return ranks.mean(axis=0)
 
 
+def _col_mean(t: np.ndarray) -> np.ndarray:
+  """Column means ignoring NaN; NaN for an all-NaN column (no warning)."""
+  n = np.sum(~np.isnan(t), axis=0)
+  s = np.nansum(t, axis=0)
+  return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+
+def _col_sum(t: np.ndarray) -> np.ndarray:
+  n = np.sum(~np.isnan(t), axis=0)
+  return np.where(n > 0, np.nansum(t, axis=0), np.nan)
+
+
 def _fmt(v: float, digits: int = 4) -> str:
   return "—" if np.isnan(v) else f"{v:.{digits}f}"
 
@@ -262,11 +274,11 @@ def render_markdown(records: Sequence[dict], methods: Sequence[str],
   for i, s in enumerate(scenes):
     if not gt_rows[i]:
       continue
-    best = np.nanmax(df[i])
+    best = np.max(df[i][~np.isnan(df[i])])
     rows.append([s] + [(f"**{_fmt(v)}**" if v == best else _fmt(v))
                        for v in df[i]])
   if gt_rows.any():
-    mean = np.nanmean(df[gt_rows], axis=0)
+    mean = _col_mean(df[gt_rows])
     rows.append(["Mean"] + [_fmt(v) for v in mean])
     rows.append(["Average rank"] + [_fmt(v, 2) for v in average_ranks(df[gt_rows])])
   lines += _md_table(["scene"] + methods, rows)
@@ -286,7 +298,7 @@ def render_markdown(records: Sequence[dict], methods: Sequence[str],
       rows.append([s] + [f"{_fmt(ft[i, j])} / {_fmt(odp[i, j])} / "
                          f"{_fmt(snpr[i, j], 2)}" for j in range(len(methods))])
   if gt_rows.any():
-    m_ft, m_odp, m_snpr = (np.nanmean(t[gt_rows], axis=0) for t in (ft, odp, snpr))
+    m_ft, m_odp, m_snpr = (_col_mean(t[gt_rows]) for t in (ft, odp, snpr))
     rows.append(["Mean"] + [f"{_fmt(m_ft[j])} / {_fmt(m_odp[j])} / "
                             f"{_fmt(m_snpr[j], 2)}" for j in range(len(methods))])
   lines += _md_table(["scene"] + methods, rows)
@@ -295,7 +307,7 @@ def render_markdown(records: Sequence[dict], methods: Sequence[str],
   sec = auc_table(records, methods, scenes, "seconds")
   lines += ["## Seconds (wall clock per scene, JIT compilation included)", ""]
   rows = [[s] + [_fmt(v, 2) for v in sec[i]] for i, s in enumerate(scenes)]
-  rows.append(["Total"] + [_fmt(v, 2) for v in np.nansum(sec, axis=0)])
+  rows.append(["Total"] + [_fmt(v, 2) for v in _col_sum(sec)])
   lines += _md_table(["scene"] + methods, rows)
   lines += [""]
   return "\n".join(lines)

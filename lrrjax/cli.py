@@ -273,9 +273,9 @@ def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = 
   """Trains LRR-Net+ on one scene, checkpointing in `workdir` (resumes from it)."""
   from lrrjax import io  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
-  from lrrjax.lrr import train as lrr_train  # pylint: disable=import-outside-toplevel
   config = lrr_config.get_config()
   apply_overrides(config, overrides or {})
+  from lrrjax.lrr import train as lrr_train  # pylint: disable=import-outside-toplevel
   if seed is not None:
     config.seed = int(seed)
   workdir = pathlib.Path(workdir)

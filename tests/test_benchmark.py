@@ -1,0 +1,189 @@
+"""Benchmark runner: records against an sklearn oracle, resume, markdown tables."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import scipy.stats
+from sklearn.metrics import roc_auc_score
+
+from lrrjax import benchmark, detectors, synthetic
+from lrrjax.errors import ConfigError
+
+METHODS = ["grx", "lrx"]
+# Small windows so LRX is fast on 24 x 24 scenes (one setting for both scenes).
+PARAMS = {"lrx": {"inner": 3, "outer": 7}}
+
+
+def _save_scene(folder, name, seed, h=24, w=20):
+  s = synthetic.make_scene(height=h, width=w, bands=24, n_targets=4, seed=seed)
+  np.savez(folder / f"{name}.npz", data=s.cube, map=s.gt.astype(np.uint8))
+  return s
+
+
+@pytest.fixture(scope="module")
+def scenes_dir(tmp_path_factory):
+  d = tmp_path_factory.mktemp("scenes")
+  _save_scene(d, "alpha", seed=1)
+  _save_scene(d, "beta", seed=2, h=20, w=24)
+  return d
+
+
+@pytest.fixture(scope="module")
+def bench(scenes_dir, tmp_path_factory):
+  out = tmp_path_factory.mktemp("bench")
+  lines = []
+  records = benchmark.run_benchmark(scenes_dir, METHODS, out, progress=lines.append,
+                                    method_params=PARAMS)
+  return out, records, lines
+
+
+def _table_rows(md, heading):
+  """Rows of the first markdown table after `heading` as lists of cells."""
+  part = md.split(heading, 1)[1]
+  rows = []
+  started = False
+  for line in part.splitlines():
+    if line.startswith("|"):
+      started = True
+      rows.append([c.strip().strip("*") for c in line.strip("|").split("|")])
+    elif started:
+      break
+  return rows[0], rows[2:]  # header, body (skip the ---| line)
+
+
+def test_records_match_sklearn_oracle(bench, scenes_dir):
+  out, records, lines = bench
+  assert [(r["scene"], r["method"]) for r in records] == [
+      ("alpha", "grx"), ("alpha", "lrx"), ("beta", "grx"), ("beta", "lrx")]
+  assert len(lines) >= 4 and all("(done)" in l for l in lines[:4])
+  for r in records:
+    data = np.load(scenes_dir / f"{r['scene']}.npz")
+    scores = np.load(out / "cells" / f"{r['scene']}__{r['method']}.npy")
+    assert scores.shape == data["map"].shape and scores.dtype == np.float32
+    assert r["auc_df"] == pytest.approx(
+        roc_auc_score(data["map"].ravel(), scores.ravel()), abs=1e-12)
+    for k in benchmark.ROC3D_KEYS:
+      assert np.isfinite(r[k]), k
+    assert r["shape"] == list(data["data"].shape)
+    assert r["seconds"] > 0
+    assert r["params"] == PARAMS.get(r["method"], {})
+  # grx is a registry method: the saved scores are what run_method returns.
+  from lrrjax import io
+  s = io.load_scene(scenes_dir / "alpha.npz")
+  np.testing.assert_array_equal(
+      np.load(out / "cells" / "alpha__grx.npy"), detectors.run_method("grx", s))
+
+
+def test_output_files(bench):
+  out, records, _ = bench
+  for name in ("results.json", "results.md", "grid.png", "boxplot.png",
+               "roc/alpha.png", "roc/beta.png"):
+    assert (out / name).stat().st_size > 0, name
+  res = json.loads((out / "results.json").read_text())
+  assert res["records"] == json.loads(json.dumps(records))
+  assert res["provenance"]["versions"]["jax"]
+  assert res["methods"] == METHODS and res["scenes"] == ["alpha", "beta"]
+
+
+def test_markdown_mean_and_rank_rows(bench):
+  out, records, _ = bench
+  md = (out / "results.md").read_text()
+  header, body = _table_rows(md, "## AUC(D,F)")
+  assert header == ["scene"] + METHODS
+  rows = {r[0]: r[1:] for r in body}
+  assert set(rows) == {"alpha", "beta", "Mean", "Average rank"}
+  for j, m in enumerate(METHODS):
+    vals = [r["auc_df"] for r in records if r["method"] == m]
+    assert float(rows["Mean"][j]) == pytest.approx(np.mean(vals), abs=6e-5)
+    for r in records:
+      if r["method"] == m:
+        assert float(rows[r["scene"]][j]) == pytest.approx(r["auc_df"], abs=6e-5)
+  table = np.array([[next(r["auc_df"] for r in records
+                          if r["scene"] == s and r["method"] == m)
+                     for m in METHODS] for s in ("alpha", "beta")])
+  ranks = scipy.stats.rankdata(-table, axis=1).mean(axis=0)
+  assert [float(v) for v in rows["Average rank"]] == pytest.approx(ranks, abs=6e-3)
+  # The second and third tables are there, with a cell per method.
+  header2, body2 = _table_rows(md, "## AUC(F,tau) / AUC_ODP / AUC_SNPR")
+  assert header2 == header and [r[0] for r in body2] == ["alpha", "beta", "Mean"]
+  ft = next(r["auc_ft"] for r in records if r["scene"] == "beta" and r["method"] == "lrx")
+  assert float(body2[1][2].split("/")[0]) == pytest.approx(ft, abs=6e-5)
+  _, body3 = _table_rows(md, "## Seconds")
+  assert [r[0] for r in body3] == ["alpha", "beta", "Total"]
+
+
+def test_resume_recomputes_nothing(bench, scenes_dir, monkeypatch):
+  out, records, _ = bench
+  cells = sorted((out / "cells").iterdir())
+  mtimes = {p.name: p.stat().st_mtime_ns for p in cells}
+  calls = []
+  real = detectors.run_method
+
+  def counting(name, scene, **kw):
+    calls.append((scene.name, name))
+    return real(name, scene, **kw)
+
+  monkeypatch.setattr(detectors, "run_method", counting)
+  lines = []
+  again = benchmark.run_benchmark(scenes_dir, METHODS, out, progress=lines.append,
+                                  method_params=PARAMS, figures=False)
+  assert calls == []
+  assert again == json.loads(json.dumps(records))
+  assert all("(cached)" in l for l in lines[:4])
+  assert {p.name: p.stat().st_mtime_ns for p in sorted((out / "cells").iterdir())} == mtimes
+
+  # A deleted cell, and a cell whose parameters changed, are recomputed; no others.
+  os.remove(out / "cells" / "beta__grx.json")
+  benchmark.run_benchmark(scenes_dir, METHODS, out, progress=False, figures=False,
+                          method_params={"lrx": {"inner": 3, "outer": 9}})
+  assert sorted(calls) == [("alpha", "lrx"), ("beta", "grx"), ("beta", "lrx")]
+
+
+def test_subset_and_errors(scenes_dir, tmp_path):
+  recs = benchmark.run_benchmark(scenes_dir, ["grx"], tmp_path / "b", scenes=["beta"],
+                                 progress=False, figures=False)
+  assert [(r["scene"], r["method"]) for r in recs] == [("beta", "grx")]
+  with pytest.raises(ConfigError, match="nope"):
+    benchmark.run_benchmark(scenes_dir, ["grx", "nope"], tmp_path / "c", progress=False)
+  assert not (tmp_path / "c").exists()  # nothing started
+  with pytest.raises(ConfigError, match="gamma"):
+    benchmark.run_benchmark(scenes_dir, ["grx"], tmp_path / "c", scenes=["gamma"],
+                            progress=False)
+  with pytest.raises(FileNotFoundError):
+    benchmark.run_benchmark(tmp_path / "missing", ["grx"], tmp_path / "c", progress=False)
+
+
+def test_failure_keeps_finished_cells(scenes_dir, tmp_path):
+  # LRX with an inner window larger than the outer one is invalid: the run fails
+  # loudly on the first lrx cell, after the grx cell of that scene was saved.
+  with pytest.raises(Exception) as info:
+    benchmark.run_benchmark(scenes_dir, ["grx", "lrx"], tmp_path, progress=False,
+                            method_params={"lrx": {"inner": 9, "outer": 3}})
+  assert not isinstance(info.value, AssertionError)
+  names = sorted(p.name for p in (tmp_path / "cells").iterdir())
+  assert names == ["alpha__grx.json", "alpha__grx.npy"]
+  assert not (tmp_path / "results.md").exists()
+
+
+def test_average_ranks_ties():
+  t = np.array([[0.9, 0.9, 0.8], [0.7, 0.8, 0.9], [np.nan, 0.5, 0.6]])
+  np.testing.assert_allclose(benchmark.average_ranks(t), [2.25, 1.75, 2.0])
+  np.testing.assert_allclose(benchmark.average_ranks(t[:2], higher_is_better=False),
+                             [1.75, 2.25, 2.0])
+
+
+def test_render_markdown_without_gt_and_missing_cells():
+  recs = [{"scene": "a", "method": "m1", "seconds": 1.0, "auc_df": 0.9, "auc_ft": 0.1,
+           "auc_odp": 1.2, "auc_snpr": 5.0},
+          {"scene": "b", "method": "m1", "seconds": 2.0}]
+  md = benchmark.render_markdown(recs, ["m1", "m2"], ["a", "b"])
+  _, body = _table_rows(md, "## AUC(D,F)")
+  assert body[0] == ["a", "0.9000", "—"]
+  assert [r[0] for r in body] == ["a", "Mean", "Average rank"]
+  assert body[2] == ["Average rank", "—", "—"]  # no scene has both methods
+  _, sec = _table_rows(md, "## Seconds")
+  assert sec[-1] == ["Total", "3.00", "—"]
+  assert re.search(r"\| b \| 2\.00 \| — \|", md)
