@@ -87,9 +87,17 @@ def _progress_enabled(args) -> bool:
 
 
 def _progress_fn(args):
+  """A stderr printer (any arguments) when progress is enabled, else None."""
   if not _progress_enabled(args):
     return None
-  return lambda msg: print(msg, file=sys.stderr, flush=True)
+
+  def show(*parts, **named):
+    text = " ".join(str(p) for p in parts)
+    if named:
+      text += (" " if text else "") + " ".join(f"{k}={v}" for k, v in named.items())
+    print(text, file=sys.stderr, flush=True)
+
+  return show
 
 
 def load(scene: str, key: str | None = None, gt_key: str | None = None):
@@ -369,7 +377,6 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--seed", type=int, default=None, help="method seed (passed as its `seed` parameter)")
   q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="method parameter override (repeatable; dotted keys for LRR config)")
-  progress_arg(q)
   q.set_defaults(func=_cmd_detect)
 
   q = sub.add_parser("info", help="describe a scene file")
