@@ -1,0 +1,157 @@
+"""Anomaly detectors and the method registry.
+
+The registry is the only place that lists method names.  Classical detectors
+(grx, lrx, crd, lrasr) are registered here; the LRR core (lrr-admm, lrrnet,
+lrrnet-plus) and auto-ad register themselves with :func:`register` when their
+modules (``lrrjax.lrr.methods``, ``lrrjax.autoad``) are imported, which
+:func:`available_methods`, :func:`get_method` and the ``METHODS`` attribute do
+lazily (a module that does not exist yet is skipped).
+
+Every method is ``fn(scene, **params) -> scores (H, W)``, larger = more
+anomalous; :func:`run_method` returns them as float32 numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from lrrjax.errors import ConfigError
+
+_LAZY_MODULES = ("lrrjax.lrr.methods", "lrrjax.autoad")
+
+
+class MethodSpec(NamedTuple):
+  """A registered detector: ``fn(scene, **params) -> scores_hw``."""
+  name: str
+  fn: Callable[..., Any]
+  description: str
+
+
+_METHODS: dict[str, MethodSpec] = {}
+_loaded = False
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+  """Adds ``spec`` to the registry and returns it.
+
+  Re-registering a name with the same function (same module and qualified
+  name, e.g. after a module reload) replaces it; a different function under an
+  existing name is a ConfigError.
+  """
+  if not isinstance(spec, MethodSpec):
+    raise ConfigError(f"register expects a MethodSpec, got {type(spec).__name__}")
+  old = _METHODS.get(spec.name)
+  if old is not None and _fn_id(old.fn) != _fn_id(spec.fn):
+    raise ConfigError(f"method {spec.name!r} is already registered by {_fn_id(old.fn)}")
+  _METHODS[spec.name] = spec
+  return spec
+
+
+def _fn_id(fn) -> str:
+  return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _load_all() -> None:
+  """Imports the modules that register the non-classical methods (once)."""
+  global _loaded
+  if _loaded:
+    return
+  _loaded = True
+  for mod in _LAZY_MODULES:
+    try:
+      importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+      # Only tolerate the registering module itself (or its package) missing,
+      # not a missing dependency inside it.
+      parents = {mod[:i] for i in range(len(mod)) if mod[i] == "."} | {mod}
+      if e.name not in parents:
+        raise
+
+
+def available_methods() -> dict[str, MethodSpec]:
+  """All registered methods, name -> MethodSpec (loads lazy modules)."""
+  _load_all()
+  return dict(_METHODS)
+
+
+def get_method(name: str) -> MethodSpec:
+  """The MethodSpec of ``name``; ConfigError listing the known names if unknown."""
+  _load_all()
+  try:
+    return _METHODS[name]
+  except (KeyError, TypeError):
+    raise ConfigError(
+        f"unknown method {name!r}; known methods: {', '.join(sorted(_METHODS))}") from None
+
+
+def run_method(name: str, scene, **overrides) -> np.ndarray:
+  """Runs method ``name`` on ``scene`` with parameter overrides.
+
+  Args:
+    name: registered method name.
+    scene: a :class:`lrrjax.io.Scene` (anything with a ``cube`` (H, W, B)).
+    **overrides: keyword parameters of the method.
+
+  Returns:
+    (H, W) float32 scores.
+
+  Raises:
+    ConfigError: unknown method or parameter.
+  """
+  spec = get_method(name)
+  sig = inspect.signature(spec.fn)
+  params = list(sig.parameters.values())[1:]
+  if not any(p.kind == p.VAR_KEYWORD for p in params):
+    known = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+      raise ConfigError(f"method {name!r} has no parameter(s) {', '.join(bad)}; "
+                        f"accepted: {', '.join(sorted(known)) or '(none)'}")
+  scores = np.asarray(spec.fn(scene, **overrides), dtype=np.float32)
+  cube = np.shape(scene.cube)
+  if scores.shape != tuple(cube[:2]):
+    raise ConfigError(f"method {name!r} returned scores of shape {scores.shape}, "
+                      f"expected {tuple(cube[:2])}")
+  return scores
+
+
+def __getattr__(attr):
+  if attr == "METHODS":
+    _load_all()
+    return _METHODS
+  raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+# --- classical detectors ---------------------------------------------------
+
+from lrrjax.detectors import crd, lrasr, rx  # noqa: E402  (after the registry API)
+
+
+def _grx(scene):
+  return rx.global_rx(scene.cube)
+
+
+def _lrx(scene, inner: int = rx.DEFAULT_INNER, outer: int = rx.DEFAULT_OUTER,
+         ridge: float = rx.DEFAULT_RIDGE):
+  return rx.local_rx(scene.cube, inner=inner, outer=outer, ridge=ridge)
+
+
+def _crd(scene, inner: int = rx.DEFAULT_INNER, outer: int = rx.DEFAULT_OUTER,
+         lam: float = crd.DEFAULT_LAM, normalize: bool = True):
+  return crd.crd(scene.cube, inner=inner, outer=outer, lam=lam, normalize=normalize)
+
+
+def _lrasr(scene, lam: float = 0.1, beta: float = 0.1, n_clusters: int = 15,
+           per_cluster: int = 20, tol: float = 1e-5, max_iter: int = 500, seed: int = 0):
+  return lrasr.lrasr(scene.cube, lam=lam, beta=beta, n_clusters=n_clusters,
+                     per_cluster=per_cluster, tol=tol, max_iter=max_iter, seed=seed)
+
+
+register(MethodSpec("grx", _grx, "Global RX: squared Mahalanobis distance to the scene mean"))
+register(MethodSpec("lrx", _lrx, "Local RX, dual window (3, 9), ridge-regularised ring covariance"))
+register(MethodSpec("crd", _crd, "Collaborative representation detector (Li & Du 2015), dual window (3, 9)"))
+register(MethodSpec("lrasr", _lrasr, "Low-rank and sparse representation (Xu et al. 2016), LADMAP"))

@@ -1,0 +1,166 @@
+"""Dual (guard + outer) sliding windows, vectorised with gather indices.
+
+A dual window centred on a pixel is the ``outer x outer`` square minus the
+``inner x inner`` guard square around it; the pixels left (the *ring*) are the
+local background sample.  Both sizes are odd, ``1 <= inner < outer``.  There are
+``n = outer**2 - inner**2`` ring pixels for every pixel of the scene.
+
+Borders use mirror padding with numpy's ``'reflect'`` mode (the edge pixel is
+*not* repeated: ``..., x2, x1 | x0, x1, x2, ...``).  We prefer it to
+``'symmetric'`` (``x1, x0 | x0, x1``) because with ``'reflect'`` a ring pixel
+``p`` steps outside the border maps to the pixel ``p`` steps inside, which is
+also at Chebyshev distance > inner//2 from a border pixel, so the guard window
+never leaks into the background sample; with ``'symmetric'`` the pixel right
+next to the centre (inside the guard) can appear in the ring.  Near a border
+some ring pixels are therefore duplicates of other ring pixels.
+
+The ring of every pixel is fetched with one gather from the padded, flattened
+cube: ``idx[p, j] = base[p] + offset[j]``.  Pixels are processed in chunks
+(``lax.map`` over chunks, ``vmap`` inside a chunk) so the peak memory is
+``chunk * n * B`` floats for the gathered rings, not ``N * n * B``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrrjax.errors import ConfigError
+
+PADDING_MODE = "reflect"
+
+
+def check_window(inner, outer, shape) -> tuple[int, int]:
+  """Validates a dual window against a cube shape (H, W, B).
+
+  Args:
+    inner: guard window size (odd, >= 1).
+    outer: outer window size (odd, > inner, <= min(H, W)).
+    shape: the cube shape ``(H, W, B)``.
+
+  Returns:
+    ``(inner, outer)`` as Python ints.
+
+  Raises:
+    ConfigError: naming the window and the scene shape.
+  """
+  desc = f"window (inner={inner!r}, outer={outer!r})"
+  if len(shape) != 3:
+    raise ConfigError(f"{desc}: expected a cube of shape (H, W, B), got shape {tuple(shape)}")
+  for name, v in (("inner", inner), ("outer", outer)):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+      raise ConfigError(f"{desc}: {name} must be an integer, got {type(v).__name__}")
+    if v < 1:
+      raise ConfigError(f"{desc}: {name} must be >= 1")
+    if v % 2 == 0:
+      raise ConfigError(f"{desc}: {name} must be odd so the window has a centre pixel")
+  inner, outer = int(inner), int(outer)
+  if inner >= outer:
+    raise ConfigError(f"{desc}: inner must be smaller than outer")
+  h, w = int(shape[0]), int(shape[1])
+  if outer > min(h, w):
+    raise ConfigError(
+        f"{desc}: outer window larger than the scene of shape {tuple(int(s) for s in shape)} "
+        f"(needs outer <= min(H, W) = {min(h, w)})")
+  return inner, outer
+
+
+def ring_offsets(inner: int, outer: int) -> np.ndarray:
+  """Offsets ``(dy, dx)`` of the ring pixels, raster order, shape (n, 2)."""
+  ho, hi = outer // 2, inner // 2
+  dy, dx = np.meshgrid(np.arange(-ho, ho + 1), np.arange(-ho, ho + 1), indexing="ij")
+  keep = np.maximum(np.abs(dy), np.abs(dx)) > hi
+  return np.stack([dy[keep], dx[keep]], axis=1)
+
+
+def map_rings(kernel: Callable, cube_hwb: jax.Array, inner: int, outer: int,
+              chunk: int = 256) -> jax.Array:
+  """Applies ``kernel(y_b, ring_nb) -> scalar`` to every pixel and its ring.
+
+  Args:
+    kernel: per-pixel function of the pixel spectrum ``y_b`` (B,) and its ring
+      ``ring_nb`` (n, B); vmapped over a chunk of pixels.
+    cube_hwb: (H, W, B) array.
+    inner, outer: validated odd window sizes.
+    chunk: pixels per chunk (static).
+
+  Returns:
+    (H, W) scores.
+  """
+  h, w, b = cube_hwb.shape
+  p = outer // 2
+  padded = jnp.pad(cube_hwb, ((p, p), (p, p), (0, 0)), mode=PADDING_MODE)
+  wp = w + 2 * p
+  flat = padded.reshape(-1, b)
+  off = ring_offsets(inner, outer)
+  off_flat = jnp.asarray(off[:, 0] * wp + off[:, 1], jnp.int32)
+  rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+  base = ((rows + p) * wp + (cols + p)).reshape(-1).astype(np.int32)
+  n_pix = h * w
+  chunk = max(1, min(int(chunk), n_pix))
+  n_chunks = -(-n_pix // chunk)
+  base = np.concatenate([base, np.full(n_chunks * chunk - n_pix, base[0], np.int32)])
+  base = jnp.asarray(base.reshape(n_chunks, chunk))
+
+  def one_chunk(base_c):
+    y_cb = flat[base_c]
+    ring_cnb = flat[base_c[:, None] + off_flat[None, :]]
+    return jax.vmap(kernel)(y_cb, ring_cnb)
+
+  scores = jax.lax.map(one_chunk, base).reshape(-1)[:n_pix]
+  return scores.reshape(h, w)
+
+
+def ridge_residual_sq(a_mn: jax.Array, b_m: jax.Array, reg_n: jax.Array) -> jax.Array:
+  """Squared residual of the ridge system, computed stably with a QR factorisation.
+
+  Minimises ``||b - A w||^2 + sum_j reg_j w_j^2`` via the augmented least-squares
+  problem ``[A; diag(sqrt(reg))] w ~ [b; 0]`` and returns the residual split as
+  ``(||b - A w*||^2, sum_j reg_j w*_j^2)``.  Working with the (m + n) x n
+  augmented matrix instead of the normal equations keeps the condition number
+  at the square root of the Gram matrix's, so float32 is enough.
+
+  Args:
+    a_mn: (m, n) design matrix.
+    b_m: (m,) target.
+    reg_n: (n,) non-negative ridge weights.
+
+  Returns:
+    ``(fit_sq, pen_sq)`` scalars.
+  """
+  m, n = a_mn.shape
+  aug = jnp.concatenate([a_mn, jnp.diag(jnp.sqrt(reg_n))], axis=0)
+  rhs = jnp.concatenate([b_m, jnp.zeros((n,), b_m.dtype)])
+  q, _ = jnp.linalg.qr(aug, mode="reduced")
+  res = rhs - q @ (q.T @ rhs)
+  return jnp.sum(res[:m] ** 2), jnp.sum(res[m:] ** 2)
+
+
+def ridge_residual_chol(a_mn: jax.Array, b_m: jax.Array, reg: jax.Array) -> jax.Array:
+  """``min_w ||b - A w||^2 + reg ||w||^2`` via Cholesky of ``A^T A + reg I``.
+
+  For a well-conditioned system (``reg`` not tiny relative to ``||A||^2``).  The
+  objective is evaluated at the computed ``w`` (not as ``||b||^2 - b^T A w``),
+  so an O(delta) error in ``w`` only costs O(delta^2) in the value.
+
+  Args:
+    a_mn: (m, n) design matrix.
+    b_m: (m,) target.
+    reg: scalar ridge > 0.
+
+  Returns:
+    The minimal objective value (scalar).
+  """
+  n = a_mn.shape[1]
+  g = a_mn.T @ a_mn + reg * jnp.eye(n, dtype=a_mn.dtype)
+  c = jax.scipy.linalg.cho_factor(g, lower=True)
+  w = jax.scipy.linalg.cho_solve(c, a_mn.T @ b_m)
+  res = b_m - a_mn @ w
+  return jnp.sum(res ** 2) + reg * jnp.sum(w ** 2)
+
+
+__all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "ridge_residual_sq",
+           "ridge_residual_chol"]
