@@ -468,7 +468,32 @@ def auto_ad(scene_or_cube, iters: int = DEFAULT_ITERS, seed: int = 0,
   return scores, info
 
 
-def method_fn(scene, **params) -> np.ndarray:
-  """Registry entry point: ``auto_ad(scene, **params)`` -> scores (H, W)."""
-  params.pop("return_info", None)
-  return auto_ad(scene, **params)
+def method_fn(scene, iters: int = DEFAULT_ITERS, seed: int = 0,
+              lr: float = DEFAULT_LR, channels: int = DEFAULT_CHANNELS,
+              scales: int = DEFAULT_SCALES,
+              plateau: float | None = DEFAULT_PLATEAU,
+              skip_channels: int | None = None,
+              reg_noise_std: float = DEFAULT_REG_NOISE_STD,
+              input_scale: float = DEFAULT_INPUT_SCALE,
+              plateau_window: int = DEFAULT_PLATEAU_WINDOW,
+              refresh_every: int = DEFAULT_REFRESH_EVERY) -> np.ndarray:
+  """Registry entry point (method ``auto-ad``): :func:`auto_ad` scores (H, W).
+
+  The explicit signature lets ``lrrjax.detectors.run_method`` reject unknown
+  parameter names with a ConfigError.
+  """
+  return auto_ad(scene, iters=iters, seed=seed, lr=lr, channels=channels,
+                 scales=scales, plateau=plateau, skip_channels=skip_channels,
+                 reg_noise_std=reg_noise_std, input_scale=input_scale,
+                 plateau_window=plateau_window, refresh_every=refresh_every)
+
+
+def _register() -> None:
+  """Registers ``auto-ad`` with the detector registry (which imports this
+  module lazily; the registry does not import us at its own import time, so
+  there is no cycle)."""
+  from lrrjax import detectors
+  detectors.register(detectors.MethodSpec("auto-ad", method_fn, DESCRIPTION))
+
+
+_register()

@@ -252,3 +252,15 @@ def test_bad_config_raises_config_error(kw):
   cube, _ = _synthetic_cube()
   with pytest.raises(ConfigError, match="auto_ad"):
     autoad.auto_ad(cube, **{**SMALL, **kw})
+
+
+def test_registered_in_detector_registry():
+  from lrrjax import detectors
+  spec = detectors.get_method("auto-ad")
+  assert spec.fn is autoad.method_fn and spec.description == autoad.DESCRIPTION
+  cube, _ = _synthetic_cube()
+  scene = types.SimpleNamespace(cube=cube, name="toy")
+  got = detectors.run_method("auto-ad", scene, iters=3, **SMALL)
+  np.testing.assert_array_equal(got, autoad.auto_ad(cube, iters=3, **SMALL))
+  with pytest.raises(ConfigError, match="no parameter"):
+    detectors.run_method("auto-ad", scene, iterations=3)
