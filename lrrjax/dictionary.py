@@ -11,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def _sq_dists(x_nb, c_kb):
@@ -21,8 +22,14 @@ def _sq_dists(x_nb, c_kb):
 
 
 def _kmeanspp_init(x_nb, k, key):
-  """k-means++ seeding (Arthur & Vassilvitskii 2007), sequential over k."""
+  """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007; as scikit-learn).
+
+  First centre uniform; each next centre: draw ``2 + floor(ln k)`` candidates
+  with probability proportional to the squared distance to the nearest chosen
+  centre and keep the candidate that minimises the resulting potential.
+  """
   n, b = x_nb.shape
+  trials = 2 + int(np.log(k))
   key, sub = jax.random.split(key)
   first = jax.random.randint(sub, (), 0, n)
   cent = jnp.zeros((k, b), x_nb.dtype).at[0].set(x_nb[first])
@@ -35,10 +42,10 @@ def _kmeanspp_init(x_nb, k, key):
     # D^2 sampling; if all points coincide with chosen centres, sample uniformly.
     logits = jnp.where(total > 0, jnp.log(jnp.maximum(d2, 0.0) / jnp.where(total > 0, total, 1.0)),
                        jnp.zeros_like(d2))
-    idx = jax.random.categorical(sub, logits)
-    c = x_nb[idx]
-    d2 = jnp.minimum(d2, jnp.sum((x_nb - c) ** 2, axis=1))
-    return cent.at[j].set(c), d2, key
+    cand = jax.random.categorical(sub, logits, shape=(trials,))
+    d2_tn = jnp.minimum(d2[None, :], _sq_dists(x_nb, x_nb[cand]).T)
+    best = jnp.argmin(jnp.sum(d2_tn, axis=1))
+    return cent.at[j].set(x_nb[cand[best]]), d2_tn[best], key
 
   cent, _, _ = jax.lax.fori_loop(1, k, body, (cent, d2, key))
   return cent
@@ -79,10 +86,11 @@ def _kmeans(x_nb, k, seed, iters):
 def kmeans(x_nb, k: int, seed: int = 0, iters: int = 50):
   """k-means clustering with k-means++ seeding and Lloyd iterations.
 
-  Minimises ``sum_i ||x_i - c_{l(i)}||^2``.  Seeding: first centre uniform,
-  then each next centre drawn with probability proportional to the squared
-  distance to the nearest chosen centre (``jax.random``, deterministic in
-  ``seed``).  Lloyd iterations (assign to nearest centre, centre = mean of its
+  Minimises ``sum_i ||x_i - c_{l(i)}||^2``.  Seeding: greedy k-means++ (first
+  centre uniform, then for each next centre ``2 + ln k`` candidates drawn with
+  probability proportional to the squared distance to the nearest chosen
+  centre, the one lowering the potential most is kept; ``jax.random``,
+  deterministic in ``seed``).  A single initialisation (no restarts).  Lloyd iterations (assign to nearest centre, centre = mean of its
   members; an empty cluster keeps its centre) run in a ``lax.while_loop`` until
   the labels stop changing or ``iters`` updates were made.
 

@@ -6,16 +6,18 @@ local background sample.  Both sizes are odd, ``1 <= inner < outer``.  There are
 ``n = outer**2 - inner**2`` ring pixels for every pixel of the scene.
 
 Borders use mirror padding with numpy's ``'reflect'`` mode (the edge pixel is
-*not* repeated: ``..., x2, x1 | x0, x1, x2, ...``).  We prefer it to
-``'symmetric'`` (``x1, x0 | x0, x1``) because with ``'reflect'`` a ring pixel
-``p`` steps outside the border maps to the pixel ``p`` steps inside, which is
-also at Chebyshev distance > inner//2 from a border pixel, so the guard window
-never leaks into the background sample; with ``'symmetric'`` the pixel right
-next to the centre (inside the guard) can appear in the ring.  Near a border
-some ring pixels are therefore duplicates of other ring pixels.
+*not* repeated: ``..., x2, x1 | x0, x1, x2, ...``; ``'symmetric'`` would repeat
+the edge row, counting it twice).  Near a border, mirroring can bring pixels of
+the guard window -- even the centre pixel itself, e.g. column 1 mirrors onto
+column -1 -- into the ring; a detector that sees the pixel under test in its own
+background is blind there (CRD represents it exactly).  Ring entries whose
+mirrored source pixel lies inside the guard window of the centre (Chebyshev
+distance <= inner // 2) are therefore masked out; the detectors use weighted
+statistics with these 0/1 masks, so a border pixel has a ring of fewer than
+``n`` distinct-role samples (mirrored duplicates outside the guard remain).
 
-The ring of every pixel is fetched with one gather from the padded, flattened
-cube: ``idx[p, j] = base[p] + offset[j]``.  Pixels are processed in chunks
+The ring of every pixel is fetched with one gather from the flattened cube with
+precomputed (mirrored) source indices ``idx[p, j]`` and masks ``mask[p, j]``.  Pixels are processed in chunks
 (``lax.map`` over chunks, ``vmap`` inside a chunk) so the peak memory is
 ``chunk * n * B`` floats for the gathered rings, not ``N * n * B``.
 """
@@ -76,13 +78,35 @@ def ring_offsets(inner: int, outer: int) -> np.ndarray:
   return np.stack([dy[keep], dx[keep]], axis=1)
 
 
+def _reflect(c: np.ndarray, size: int) -> np.ndarray:
+  c = np.where(c < 0, -c, c)
+  return np.where(c > size - 1, 2 * (size - 1) - c, c)
+
+
+def ring_indices(h: int, w: int, inner: int, outer: int) -> tuple[np.ndarray, np.ndarray]:
+  """Mirrored source pixel indices (N, n) and 0/1 masks (N, n) of every ring.
+
+  ``idx[p, j]`` is the raster index of the pixel that ring entry ``j`` of pixel
+  ``p`` reads after 'reflect' mirroring; ``mask[p, j]`` is 0 where that source
+  lies inside the guard window of ``p`` (see module docstring), else 1.
+  """
+  off = ring_offsets(inner, outer)
+  rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+  rows, cols = rows.reshape(-1, 1), cols.reshape(-1, 1)
+  sr = _reflect(rows + off[None, :, 0], h)
+  sc = _reflect(cols + off[None, :, 1], w)
+  inside_guard = np.maximum(np.abs(sr - rows), np.abs(sc - cols)) <= inner // 2
+  return (sr * w + sc).astype(np.int32), (~inside_guard).astype(np.float32)
+
+
 def map_rings(kernel: Callable, cube_hwb: jax.Array, inner: int, outer: int,
               chunk: int = 256) -> jax.Array:
-  """Applies ``kernel(y_b, ring_nb) -> scalar`` to every pixel and its ring.
+  """Applies ``kernel(y_b, ring_nb, mask_n) -> scalar`` to every pixel.
 
   Args:
-    kernel: per-pixel function of the pixel spectrum ``y_b`` (B,) and its ring
-      ``ring_nb`` (n, B); vmapped over a chunk of pixels.
+    kernel: per-pixel function of the pixel spectrum ``y_b`` (B,), its ring
+      ``ring_nb`` (n, B) and the ring's 0/1 mask ``mask_n`` (n,); vmapped over a
+      chunk of pixels.
     cube_hwb: (H, W, B) array.
     inner, outer: validated odd window sizes.
     chunk: pixels per chunk (static).
@@ -91,26 +115,24 @@ def map_rings(kernel: Callable, cube_hwb: jax.Array, inner: int, outer: int,
     (H, W) scores.
   """
   h, w, b = cube_hwb.shape
-  p = outer // 2
-  padded = jnp.pad(cube_hwb, ((p, p), (p, p), (0, 0)), mode=PADDING_MODE)
-  wp = w + 2 * p
-  flat = padded.reshape(-1, b)
-  off = ring_offsets(inner, outer)
-  off_flat = jnp.asarray(off[:, 0] * wp + off[:, 1], jnp.int32)
-  rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-  base = ((rows + p) * wp + (cols + p)).reshape(-1).astype(np.int32)
+  flat = cube_hwb.reshape(-1, b)
+  idx, mask = ring_indices(h, w, inner, outer)
   n_pix = h * w
   chunk = max(1, min(int(chunk), n_pix))
   n_chunks = -(-n_pix // chunk)
-  base = np.concatenate([base, np.full(n_chunks * chunk - n_pix, base[0], np.int32)])
-  base = jnp.asarray(base.reshape(n_chunks, chunk))
+  pad = n_chunks * chunk - n_pix
+  centre = np.concatenate([np.arange(n_pix, dtype=np.int32), np.zeros(pad, np.int32)])
+  idx = np.concatenate([idx, np.repeat(idx[:1], pad, axis=0)])
+  mask = np.concatenate([mask, np.repeat(mask[:1], pad, axis=0)])
+  xs = (jnp.asarray(centre.reshape(n_chunks, chunk)),
+        jnp.asarray(idx.reshape(n_chunks, chunk, -1)),
+        jnp.asarray(mask.reshape(n_chunks, chunk, -1), cube_hwb.dtype))
 
-  def one_chunk(base_c):
-    y_cb = flat[base_c]
-    ring_cnb = flat[base_c[:, None] + off_flat[None, :]]
-    return jax.vmap(kernel)(y_cb, ring_cnb)
+  def one_chunk(args):
+    c, i, m = args
+    return jax.vmap(kernel)(flat[c], flat[i], m)
 
-  scores = jax.lax.map(one_chunk, base).reshape(-1)[:n_pix]
+  scores = jax.lax.map(one_chunk, xs).reshape(-1)[:n_pix]
   return scores.reshape(h, w)
 
 
@@ -162,5 +184,5 @@ def ridge_residual_chol(a_mn: jax.Array, b_m: jax.Array, reg: jax.Array) -> jax.
   return jnp.sum(res ** 2) + reg * jnp.sum(w ** 2)
 
 
-__all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "ridge_residual_sq",
+__all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "ring_indices", "ridge_residual_sq",
            "ridge_residual_chol"]

@@ -1,7 +1,8 @@
 """Collaborative-representation detector (CRD; Li & Du, IEEE TGRS 53(3), 2015).
 
 Each pixel ``y`` (B,) is represented by the ring of background pixels
-``X_s = [x_1 .. x_n]`` (B x n) of a dual window around it::
+``X_s = [x_1 .. x_n]`` (B x n) of a dual window around it (mirror padding,
+mirrored guard pixels dropped, see ``lrrjax.detectors._window``)::
 
   alpha = argmin_a ||y - X_s a||^2 + lam ||Gamma_y a||^2
         = (X_s^T X_s + lam Gamma_y^2)^{-1} X_s^T y,
@@ -37,9 +38,11 @@ from lrrjax.detectors.rx import DEFAULT_INNER, DEFAULT_OUTER, _check_positive
 DEFAULT_LAM = 1e-6
 
 
-def _crd_kernel(y_b, ring_nb, lam):
-  gamma_sq = jnp.sum((ring_nb - y_b) ** 2, axis=1)
-  fit, _ = _window.ridge_residual_sq(ring_nb.T, y_b, lam * gamma_sq)
+def _crd_kernel(y_b, ring_nb, mask_n, lam):
+  # masked ring entries (mirrored guard pixels) become zero columns with a
+  # unit penalty, so their coefficient is 0 and they do not take part.
+  gamma_sq = jnp.where(mask_n > 0, jnp.sum((ring_nb - y_b) ** 2, axis=1), 1.0)
+  fit, _ = _window.ridge_residual_sq((ring_nb * mask_n[:, None]).T, y_b, lam * gamma_sq)
   return jnp.sqrt(fit)
 
 
@@ -48,7 +51,7 @@ def _crd(cube, lam, inner, outer, chunk, normalize):
   if normalize:
     lo, hi = jnp.min(cube), jnp.max(cube)
     cube = (cube - lo) / jnp.where(hi > lo, hi - lo, 1.0)
-  kernel = lambda y, ring: _crd_kernel(y, ring, lam)
+  kernel = lambda y, ring, m: _crd_kernel(y, ring, m, lam)
   return _window.map_rings(kernel, cube, inner, outer, chunk)
 
 

@@ -68,12 +68,13 @@ def global_rx(cube_hwb) -> np.ndarray:
   return np.asarray(d, dtype=np.float32).reshape(h, w)
 
 
-def _lrx_kernel(y_b, ring_nb, ridge):
-  n, b = ring_nb.shape
-  mu = jnp.mean(ring_nb, axis=0)
-  xc = ring_nb - mu
+def _lrx_kernel(y_b, ring_nb, mask_n, ridge):
+  b = ring_nb.shape[1]
+  cnt = jnp.sum(mask_n)
+  mu = jnp.sum(mask_n[:, None] * ring_nb, axis=0) / cnt
+  xc = (ring_nb - mu) * mask_n[:, None]  # masked entries: zero columns of A
   z = y_b - mu
-  a_bn = xc.T / jnp.sqrt(jnp.asarray(n, xc.dtype))
+  a_bn = xc.T / jnp.sqrt(cnt)
   # ridge relative to the mean eigenvalue trace(C)/B of the ring covariance.
   r = ridge * jnp.sum(a_bn ** 2) / b
   r = jnp.maximum(r, jnp.finfo(xc.dtype).tiny)
@@ -82,7 +83,7 @@ def _lrx_kernel(y_b, ring_nb, ridge):
 
 @functools.partial(jax.jit, static_argnames=("inner", "outer", "chunk"))
 def _local_rx(cube, inner, outer, ridge, chunk):
-  kernel = lambda y, ring: _lrx_kernel(y, ring, ridge)
+  kernel = lambda y, ring, m: _lrx_kernel(y, ring, m, ridge)
   return _window.map_rings(kernel, cube, inner, outer, chunk)
 
 
@@ -91,7 +92,8 @@ def local_rx(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
   """Dual-window local RX with a ridge-regularised ring covariance.
 
   For each pixel ``y`` with ring ``x_1..x_n`` (outer window minus guard
-  window, mirror padding 'reflect' at the borders, see ``_window``)::
+  window, mirror padding 'reflect' at the borders, mirrored guard pixels
+  dropped, see ``_window``)::
 
     mu = mean_j x_j,  C = (1/n) sum_j (x_j - mu)(x_j - mu)^T,
     r = ridge * trace(C) / B,
