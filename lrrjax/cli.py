@@ -92,6 +92,10 @@ def _progress_fn(args):
     return None
 
   def show(*parts, **named):
+    if len(parts) == 2 and isinstance(parts[1], dict):  # (step, {name: value})
+      parts = (f"step {parts[0]}:",
+               *(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                 for k, v in parts[1].items()))
     text = " ".join(str(p) for p in parts)
     if named:
       text += (" " if text else "") + " ".join(f"{k}={v}" for k, v in named.items())
