@@ -299,8 +299,10 @@ def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = 
     kwargs["progress"] = progress
   result = lrr_train.train(np.ascontiguousarray(x_bn), config, **kwargs)
   loss = list(result.history.get("loss", []))
+  steps = list(result.history.get("step", []))
   rec = {"scene": scene.name, "workdir": str(workdir),
-         "steps": int(config.train.steps), "seconds": float(result.seconds),
+         "steps": int(steps[-1]) if steps else 0,
+         "max_steps": int(config.train.steps), "seconds": float(result.seconds),
          "final_loss": float(loss[-1]) if loss else None}
   provenance.write_json(workdir / "train.json",
                         {**rec, "history": result.history,
