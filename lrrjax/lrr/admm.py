@@ -201,5 +201,8 @@ def unroll(x_bn: Array, d_bk: Array, params: StageParams, lam: Array, *,
 
 
 def anomaly_scores(s_bn: Array) -> Array:
-  """Anomaly score of each pixel: the l2 norm of its column of S, shape (N,)."""
-  return jnp.sqrt(jnp.sum(s_bn * s_bn, axis=0))
+  """Anomaly score of each pixel: the l2 norm of its column of S, shape (N,).
+
+  Differentiable with gradient 0 (not NaN) at zero columns.
+  """
+  return prox.safe_norm(s_bn, axis=0)[0]

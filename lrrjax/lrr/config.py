@@ -1,28 +1,37 @@
-"""Default configuration of the LRR solver and LRR-Net+ (one for all scenes)."""
+"""Default configuration of the LRR solver and LRR-Net+ (one for all scenes).
+
+The reasons for each default are in BUILD_NOTES.md ("LRR core").
+"""
 
 import ml_collections
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """Returns the default LRR-Net+ configuration (see BUILD_NOTES.md for reasons)."""
+  """Returns the default LRR-Net+ configuration."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.normalize = "global"          # scene normalisation before the model
+  c.normalize = "global"           # scene normalisation before the model
   c.model = ml_collections.ConfigDict()
-  c.model.stages = 10             # T unrolled ADMM stages
-  c.model.dict_init = "lrasr"     # "lrasr" | "kmeans"
+  c.model.stages = 10              # T unrolled ADMM stages
+  c.model.dict_init = "lrasr"      # "lrasr" | "kmeans"
   c.model.n_clusters = 15
-  c.model.per_cluster = 20
+  c.model.per_cluster = 4          # K = n_clusters * per_cluster atoms
   c.model.learn_dictionary = True  # False -> LRR-Net (frozen dictionary)
   c.model.tie_stages = False
-  c.model.lam = 0.1               # lambda of ||S||_{2,1}
-  c.model.mu0 = 1e-2
-  c.model.rho = 1.1
+  c.model.lam = 0.1                # lambda of ||S||_{2,1}
+  c.model.mu0_scale = 10.0         # mu0 = mu0_scale / ||X||_2
+  c.model.rho = 1.5
   c.model.mu_max = 1e6
-  c.model.dict_step = 0.1
+  c.model.dict_step = 0.5          # atom step, fraction of 1/Lipschitz
+  c.model.outlier_k = 3.0          # robust cut (median + k * MAD) of the atom update
   c.train = ml_collections.ConfigDict()
-  c.train.steps = 100
-  c.train.lr = 1e-2
-  c.train.log_every = 10
-  c.train.checkpoint_every = 50
+  c.train.loss = "objective"       # "objective" | "mse"
+  c.train.alpha = 1.0              # weight of the LRR objective term in the loss
+  c.train.steps = 30               # maximum optimiser steps
+  c.train.lr = 0.05
+  c.train.plateau_window = 5       # unsupervised stop: loss plateau over this many steps
+  c.train.plateau_tol = 1e-3       # ... relative improvement below this
+  c.train.train_dictionary = True  # D0 trainable (only with learn_dictionary)
+  c.train.log_every = 5
+  c.train.checkpoint_every = 10
   return c

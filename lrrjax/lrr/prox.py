@@ -33,7 +33,7 @@ def soft_threshold(x: Array, tau: Array) -> Array:
   return jnp.sign(x) * jnp.maximum(jnp.abs(x) - tau, 0.0)
 
 
-def _safe_norm(x: Array, axis: int) -> Array:
+def safe_norm(x: Array, axis: int) -> Array:
   """l2 norm along ``axis`` whose gradient is 0 (not NaN) at x = 0."""
   sq = jnp.sum(x * x, axis=axis, keepdims=True)
   nonzero = sq > 0
@@ -53,7 +53,7 @@ def column_shrink(x_bn: Array, tau: Array) -> Array:
   Returns:
     (B, N) matrix with each column shrunk towards 0 by ``tau`` in l2 norm.
   """
-  norm_1n = _safe_norm(x_bn, axis=0)
+  norm_1n = safe_norm(x_bn, axis=0)
   scale_1n = jnp.maximum(norm_1n - tau, 0.0) / jnp.where(norm_1n > 0, norm_1n, 1.0)
   return x_bn * scale_1n
 
@@ -146,3 +146,35 @@ def singular_values(x_kn: Array) -> Array:
   gram = x_kn @ x_kn.T if x_kn.shape[0] <= x_kn.shape[1] else x_kn.T @ x_kn
   lam = jnp.linalg.eigvalsh(gram)[::-1]
   return jnp.sqrt(jnp.maximum(lam, 0.0))
+
+
+@jax.custom_vjp
+def nuclear_norm(x_kn: Array) -> Array:
+  """``||X||_* = sum_i sigma_i(X)``, from the eigenvalues of the smaller Gram matrix.
+
+  The VJP is the minimum-norm subgradient ``U V^T = U diag(1/sigma) U^T X`` over
+  the singular values above a relative floor (and 0 on the null space), which is
+  finite on rank-deficient input where ``d sqrt(lambda)`` would be infinite.
+  """
+  return _nuclear_norm_fwd(x_kn)[0]
+
+
+def _nuclear_norm_fwd(x_kn):
+  wide = x_kn.shape[0] <= x_kn.shape[1]
+  m = x_kn if wide else x_kn.T
+  lam, u = jnp.linalg.eigh(m @ m.T)
+  sig = jnp.sqrt(jnp.maximum(lam, 0.0))
+  return jnp.sum(sig), (x_kn, sig, u)
+
+
+def _nuclear_norm_bwd(res, g):
+  x_kn, sig, u = res
+  wide = x_kn.shape[0] <= x_kn.shape[1]
+  m = x_kn if wide else x_kn.T
+  floor = 1e-6 * jnp.maximum(jnp.max(sig), jnp.finfo(sig.dtype).tiny)
+  inv = jnp.where(sig > floor, 1.0 / jnp.where(sig > floor, sig, 1.0), 0.0)
+  uvt = (u * inv) @ (u.T @ m)
+  return (g * (uvt if wide else uvt.T),)
+
+
+nuclear_norm.defvjp(_nuclear_norm_fwd, _nuclear_norm_bwd)

@@ -1,0 +1,69 @@
+"""Registry entries of the LRR family: lrr-admm, lrrnet and lrrnet-plus.
+
+Each is ``fn(scene, **overrides) -> scores (H, W)``; overrides are LRR config
+keys, dotted (``model.stages``) or given with ``__`` in place of the dot
+(``model__stages``) so they can travel as Python keyword arguments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lrrjax import io
+from lrrjax.detectors import MethodSpec, register
+from lrrjax.lrr import admm, network, solver, train
+
+
+def _config(overrides):
+  return train.config_with({k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def _x_bn(scene, config):
+  cube = io.normalize(scene.cube, config.normalize)
+  return cube.reshape(-1, scene.bands).T
+
+
+def lrr_admm(scene, iters: int = 30, update_dictionary: bool = False, **overrides):
+  """Model-based LRR ADMM (fixed LRASR dictionary by default), score ||s_i||."""
+  cfg = _config(overrides)
+  x_bn = _x_bn(scene, cfg)
+  d_bk = train.init_dictionary(x_bn, cfg.model, cfg.seed)
+  m = cfg.model
+  res = solver.solve_lrr(
+      x_bn, d_bk, lam=m.lam, mu0=network.scaled_mu0(x_bn, m.mu0_scale), rho=m.rho,
+      mu_max=m.mu_max, eta=m.dict_step, iters=int(iters),
+      update_dictionary=bool(update_dictionary), outlier_k=m.outlier_k)
+  return np.asarray(admm.anomaly_scores(res.state.s_bn)).reshape(scene.height, scene.width)
+
+
+def lrrnet_plus(scene, workdir=None, progress=None, **overrides):
+  """LRR-Net+: trains on the scene (unsupervised), then scores ||s_i||."""
+  cfg = _config(overrides)
+  x_bn = _x_bn(scene, cfg)
+  result = train.train(x_bn, cfg, workdir=workdir, progress=progress)
+  return train.detect(result.model, x_bn).reshape(scene.height, scene.width)
+
+
+def lrrnet(scene, workdir=None, progress=None, **overrides):
+  """LRR-Net: LRR-Net+ with the dictionary frozen (no atom update, D0 fixed)."""
+  overrides = {**overrides, "model.learn_dictionary": False}
+  return lrrnet_plus(scene, workdir=workdir, progress=progress, **overrides)
+
+
+def lrrnet_plus_from_checkpoint(scene, workdir):
+  """Scores a scene with the network trained and saved in ``workdir``."""
+  model, cfg = train.restore(workdir, x_bn=None)
+  x_bn = _x_bn(scene, cfg)
+  if x_bn.shape[0] != model.d0[...].shape[0]:
+    from lrrjax.errors import ConfigError
+    raise ConfigError(f"scene {scene.name} has {x_bn.shape[0]} bands; the network in "
+                      f"{workdir} was trained on {model.d0[...].shape[0]}")
+  return train.detect(model, x_bn).reshape(scene.height, scene.width)
+
+
+register(MethodSpec("lrr-admm", lrr_admm,
+                    "model-based LRR solved by ADMM, LRASR dictionary (fixed)"))
+register(MethodSpec("lrrnet", lrrnet,
+                    "LRR-Net: unrolled LRR ADMM, trained thresholds, frozen dictionary"))
+register(MethodSpec("lrrnet-plus", lrrnet_plus,
+                    "LRR-Net+: unrolled LRR ADMM with learnable dictionary (default)"))

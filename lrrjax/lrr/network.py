@@ -1,0 +1,134 @@
+"""LRR-Net+: the ADMM of :mod:`lrrjax.lrr.admm` unrolled into a Flax NNX network.
+
+T stages are one ``lax.scan`` over stacked per-stage parameters. Trainable (and
+kept positive through a log parameterisation): the SVT threshold ``tau_l``, the
+column-shrink threshold ``tau_s``, the penalty ``mu`` and the dictionary step
+``eta`` of every stage (untied by default; ``tie_stages`` shares one set across
+stages), and the initial dictionary ``D0``. Initialised from the classical
+schedule, the untrained network computes exactly T iterations of the
+model-based solver (:func:`lrrjax.lrr.solver.solve_lrr`).
+
+With ``learn_dictionary=False`` the dictionary is frozen (no in-network atom
+update, ``D0`` not trained): the predecessor LRR-Net.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lrrjax.lrr import admm
+
+Array = jax.Array
+
+
+class FrozenDictionary(nnx.Variable):
+  """A dictionary that is part of the model state but never trained."""
+
+
+class NetOutput(NamedTuple):
+  """Network output. ``trace`` is None unless requested."""
+  s_bn: Array          # anomalies S (B, N)
+  dl_bn: Array         # background D L (B, N)
+  l_kn: Array          # coefficients L (K, N)
+  d_bk: Array          # final dictionary D (B, K)
+  trace: admm.StageTrace | None
+
+
+class StageView(NamedTuple):
+  """Per-stage background and anomaly maps (the interpretable view)."""
+  dl_tbn: Array        # background D L after each stage (T, B, N)
+  scores_tn: Array     # anomaly score ||s_i|| after each stage (T, N)
+
+
+def spectral_norm(x_bn: Array) -> Array:
+  """Largest singular value of ``x_bn`` (from the B x B Gram matrix)."""
+  lam = jnp.linalg.eigvalsh(x_bn @ x_bn.T)
+  return jnp.sqrt(jnp.maximum(lam[-1], 0.0))
+
+
+def scaled_mu0(x_bn: Array, c0: float) -> float:
+  """Initial penalty ``mu0 = c0 / ||X||_2``: scale-free across scenes."""
+  return float(c0 / spectral_norm(jnp.asarray(x_bn)))
+
+
+class LRRNetPlus(nnx.Module):
+  """Unrolled, dictionary-learnable LRR.
+
+  Args:
+    d_bk: (B, K) initial dictionary (atoms are projected to norm <= 1).
+    stages: T.
+    lam: weight of ``||S||_{2,1}`` (enters only through the initial thresholds
+      and the objective reported in the trace).
+    mu0, rho, mu_max: classical penalty schedule ``mu_t = min(mu0 rho^t, mu_max)``.
+    eta: initial dictionary step (fraction of 1/Lipschitz).
+    learn_dictionary: False gives LRR-Net (frozen dictionary).
+    tie_stages: share one parameter set across stages (initialised at the
+      geometric mean of the schedule).
+    outlier_k: robust cut of :func:`admm.background_weights` in the atom update.
+  """
+
+  def __init__(self, d_bk, *, stages: int, lam: float, mu0: float, rho: float,
+               mu_max: float, eta: float, learn_dictionary: bool = True,
+               tie_stages: bool = False, outlier_k: float = 3.0):
+    sched = admm.classical_schedule(stages, lam, mu0, rho, mu_max, eta)
+    logs = jax.tree.map(jnp.log, sched)
+    if tie_stages:
+      logs = jax.tree.map(lambda v: jnp.mean(v, keepdims=True), logs)
+    self.stages = stages
+    self.lam = float(lam)
+    self.learn_dictionary = bool(learn_dictionary)
+    self.tie_stages = bool(tie_stages)
+    self.outlier_k = float(outlier_k)
+    self.log_tau_l = nnx.Param(logs.tau_l)
+    self.log_tau_s = nnx.Param(logs.tau_s)
+    self.log_mu = nnx.Param(logs.mu)
+    d_bk = admm.project_atoms(jnp.asarray(d_bk, jnp.float32))
+    if learn_dictionary:
+      self.log_eta = nnx.Param(logs.eta)
+      self.d0 = nnx.Param(d_bk)
+    else:
+      self.log_eta = FrozenDictionary(logs.eta)
+      self.d0 = FrozenDictionary(d_bk)
+
+  def stage_params(self) -> admm.StageParams:
+    """The (T,)-stacked positive stage parameters."""
+    p = admm.StageParams(tau_l=self.log_tau_l[...], tau_s=self.log_tau_s[...],
+                         mu=self.log_mu[...], eta=self.log_eta[...])
+    p = jax.tree.map(jnp.exp, p)
+    if self.tie_stages:
+      p = jax.tree.map(lambda v: jnp.broadcast_to(v, (self.stages,)), p)
+    return p
+
+  def __call__(self, x_bn: Array, with_trace: bool = False) -> NetOutput:
+    """Runs the T stages on ``x_bn`` (B, N)."""
+    state, trace = admm.unroll(
+        x_bn, self.d0[...], self.stage_params(), self.lam,
+        learn_dictionary=self.learn_dictionary, outlier_k=self.outlier_k,
+        with_trace=with_trace)
+    dl_bn = state.d_bk @ state.l_kn
+    return NetOutput(state.s_bn, dl_bn, state.l_kn, state.d_bk, trace)
+
+  def stage_view(self, x_bn: Array) -> StageView:
+    """Background and anomaly score after every stage (for figures)."""
+    state0 = admm.init_state(x_bn, self.d0[...])
+
+    def body(state, p):
+      new = admm.stage(state, x_bn, p, learn_dictionary=self.learn_dictionary,
+                       outlier_k=self.outlier_k)
+      return new, (new.d_bk @ new.l_kn, admm.anomaly_scores(new.s_bn))
+
+    _, (dl, sc) = jax.lax.scan(body, state0, self.stage_params())
+    return StageView(dl, sc)
+
+
+def from_config(x_bn, d_bk, model_cfg) -> LRRNetPlus:
+  """Builds the network from ``config.model`` (mu0 scaled to the scene)."""
+  mu0 = scaled_mu0(x_bn, model_cfg.mu0_scale)
+  return LRRNetPlus(
+      np.asarray(d_bk), stages=model_cfg.stages, lam=model_cfg.lam, mu0=mu0,
+      rho=model_cfg.rho, mu_max=model_cfg.mu_max, eta=model_cfg.dict_step,
+      learn_dictionary=model_cfg.learn_dictionary,
+      tie_stages=model_cfg.tie_stages, outlier_k=model_cfg.outlier_k)

@@ -1,0 +1,262 @@
+"""Unsupervised training of LRR-Net+ on a scene, with orbax checkpoints.
+
+The scene is the only data and the ground truth is never read. The loss is
+
+    loss = ||X - D L - S||_F^2 / ||X||_F^2
+           + alpha * ( ||L||_* / ||X||_*  +  lam ||S||_{2,1} / ||X||_{2,1} )
+
+(``train.loss = "objective"``); ``"mse"`` drops the second term, whose job is to
+rule out the trivial minimiser (thresholds -> 0, S = X, zero MSE). Optimiser:
+Adam on the log-parameters behind a finite-gradient guard; one jitted step.
+Stopping rule (unsupervised, the same for every scene): at most
+``train.steps`` steps, and stop early once the loss has improved by less than
+``plateau_tol`` (relative) over the last ``plateau_window`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from lrrjax import dictionary
+from lrrjax.errors import ConfigError
+from lrrjax.lrr import admm, network
+
+Array = jax.Array
+
+
+class TrainResult(NamedTuple):
+  """What :func:`train` returns."""
+  model: network.LRRNetPlus
+  history: dict[str, list]
+  seconds: float
+  stopped_at: int
+
+
+def init_dictionary(x_bn, model_cfg, seed: int) -> Array:
+  """The initial dictionary (B, K) named by ``model_cfg.dict_init``."""
+  k = model_cfg.n_clusters * model_cfg.per_cluster
+  if model_cfg.dict_init == "lrasr":
+    return dictionary.lrasr_dictionary(x_bn, model_cfg.n_clusters,
+                                       model_cfg.per_cluster, seed=seed)
+  if model_cfg.dict_init == "kmeans":
+    return dictionary.kmeans_dictionary(x_bn, k, seed=seed)
+  raise ConfigError(f"model.dict_init={model_cfg.dict_init!r}: expected 'lrasr' or 'kmeans'")
+
+
+def build_model(x_bn, config: ml_collections.ConfigDict) -> network.LRRNetPlus:
+  """Dictionary initialisation + network, deterministic for ``config.seed``."""
+  x_bn = jnp.asarray(x_bn, jnp.float32)
+  d_bk = init_dictionary(x_bn, config.model, config.seed)
+  return network.from_config(x_bn, d_bk, config.model)
+
+
+class LossScales(NamedTuple):
+  """Scene constants that make the loss terms dimensionless."""
+  fro2: Array    # ||X||_F^2
+  nuc: Array     # ||X||_*
+  l21: Array     # ||X||_{2,1}
+
+
+def loss_scales(x_bn: Array) -> LossScales:
+  lam = jnp.linalg.eigvalsh(x_bn @ x_bn.T)
+  return LossScales(jnp.sum(x_bn ** 2), jnp.sum(jnp.sqrt(jnp.maximum(lam, 0.0))),
+                    jnp.sum(jnp.sqrt(jnp.sum(x_bn ** 2, axis=0))))
+
+
+def loss_terms(out: network.NetOutput, x_bn: Array, scales: LossScales,
+               lam: float) -> dict[str, Array]:
+  """The dimensionless terms: relative MSE, low-rank and column-sparsity."""
+  from lrrjax.lrr import prox
+  resid = x_bn - out.dl_bn - out.s_bn
+  return {
+      "rel_mse": jnp.sum(resid ** 2) / scales.fro2,
+      "lowrank": prox.nuclear_norm(out.l_kn) / scales.nuc,
+      "sparse": lam * jnp.sum(admm.anomaly_scores(out.s_bn)) / scales.l21,
+  }
+
+
+def total_loss(terms: dict[str, Array], train_cfg) -> Array:
+  if train_cfg.loss == "mse":
+    return terms["rel_mse"]
+  if train_cfg.loss == "objective":
+    return terms["rel_mse"] + train_cfg.alpha * (terms["lowrank"] + terms["sparse"])
+  raise ConfigError(f"train.loss={train_cfg.loss!r}: expected 'objective' or 'mse'")
+
+
+def _trainable_filter(config):
+  if config.model.learn_dictionary and not config.train.train_dictionary:
+    return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("d0")))
+  return nnx.Param
+
+
+def plateaued(losses: list[float], window: int, tol: float) -> bool:
+  """True when the best loss of the last ``window`` steps improved on the best
+  before them by less than ``tol`` (relative). Pure; used as the stop rule."""
+  if len(losses) <= window:
+    return False
+  before = min(losses[:-window])
+  recent = min(losses[-window:])
+  return (before - recent) <= tol * abs(before)
+
+
+def _manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      workdir.resolve() / "checkpoints",
+      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+
+
+def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
+          progress: Callable[[int, dict], None] | None = None) -> TrainResult:
+  """Trains LRR-Net+ on one scene ``x_bn`` (B, N), unsupervised.
+
+  With ``workdir``, params, optimiser state, loss history and config are saved
+  with orbax every ``train.checkpoint_every`` steps and at the end; a run that
+  finds checkpoints there resumes from the latest and ends with the same result
+  as an uninterrupted run (training is full-batch and deterministic).
+  """
+  t0 = time.perf_counter()
+  x_bn = jnp.asarray(x_bn, jnp.float32)
+  model = build_model(x_bn, config)
+  tcfg = config.train
+  if tcfg.steps < 0:
+    raise ConfigError(f"train.steps={tcfg.steps} must be >= 0")
+  wrt = _trainable_filter(config)
+  graphdef, params, rest = nnx.split(model, wrt, ...)
+  tx = optax.apply_if_finite(optax.adam(tcfg.lr), max_consecutive_errors=10)
+  opt_state = tx.init(params)
+  scales = loss_scales(x_bn)
+  lam = config.model.lam
+  history: dict[str, list] = {"step": [], "loss": [], "rel_mse": [], "lowrank": [],
+                              "sparse": [], "finite": []}
+  start = 0
+
+  mngr = _manager(pathlib.Path(workdir)) if workdir is not None else None
+  if mngr is not None and mngr.latest_step() is not None:
+    step = mngr.latest_step()
+    restored = mngr.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(params),
+        opt_state=ocp.args.StandardRestore(opt_state),
+        meta=ocp.args.JsonRestore()))
+    params, opt_state = restored["params"], restored["opt_state"]
+    history = restored["meta"]["history"]
+    start = step
+
+  def loss_fn(p):
+    m = nnx.merge(graphdef, p, rest)
+    terms = loss_terms(m(x_bn), x_bn, scales, lam)
+    return total_loss(terms, tcfg), terms
+
+  @jax.jit
+  def train_step(p, s):
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
+    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    updates, s = tx.update(grads, s, p)
+    return optax.apply_updates(p, updates), s, loss, terms, finite
+
+  def save(step):
+    if mngr is None:
+      return
+    meta = {"history": history, "config": config.to_dict(), "step": step}
+    mngr.save(step, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(params),
+        opt_state=ocp.args.StandardSave(opt_state),
+        meta=ocp.args.JsonSave(meta)), force=True)
+
+  step = start
+  done = plateaued(history["loss"], tcfg.plateau_window, tcfg.plateau_tol)
+  while step < tcfg.steps and not done:
+    params, opt_state, loss, terms, finite = train_step(params, opt_state)
+    step += 1
+    history["step"].append(step)
+    history["loss"].append(float(loss))
+    for k_, v in terms.items():
+      history[k_].append(float(v))
+    history["finite"].append(bool(finite))
+    if progress is not None and (step % tcfg.log_every == 0 or step == 1):
+      progress(step, {"loss": float(loss), **{k_: float(v) for k_, v in terms.items()}})
+    done = plateaued(history["loss"], tcfg.plateau_window, tcfg.plateau_tol)
+    if step % tcfg.checkpoint_every == 0 or done or step == tcfg.steps:
+      save(step)
+  if mngr is not None:
+    if mngr.latest_step() != step:
+      save(step)
+    mngr.wait_until_finished()
+    (pathlib.Path(workdir) / "lrr_config.json").write_text(config.to_json(indent=2))
+    mngr.close()
+  model = nnx.merge(graphdef, params, rest)
+  return TrainResult(model, history, time.perf_counter() - t0, step)
+
+
+def restore(workdir, x_bn=None) -> tuple[network.LRRNetPlus, ml_collections.ConfigDict]:
+  """Rebuilds the trained network from ``workdir`` (written by :func:`train`).
+
+  The network's structure is rebuilt from the saved config with a placeholder
+  dictionary of the saved shape; every variable then comes from the checkpoint.
+  """
+  workdir = pathlib.Path(workdir)
+  cfg_path = workdir / "lrr_config.json"
+  if not cfg_path.exists():
+    raise ConfigError(f"no trained LRR-Net+ in {workdir}: {cfg_path.name} missing")
+  config = ml_collections.ConfigDict(json.loads(cfg_path.read_text()))
+  mngr = _manager(workdir)
+  step = mngr.latest_step()
+  if step is None:
+    raise ConfigError(f"no checkpoint under {workdir / 'checkpoints'}")
+  item = mngr.item_metadata(step)
+  d_shape = tuple(item["params"]["d0"].shape) if "d0" in item["params"] else None
+  if d_shape is None:
+    raise ConfigError(f"checkpoint in {workdir} has no dictionary 'd0'")
+  placeholder = jnp.zeros(d_shape, jnp.float32)
+  model = network.from_config(jnp.ones((d_shape[0], 2)), placeholder, config.model)
+  graphdef, params, rest = nnx.split(model, _trainable_filter(config), ...)
+  restored = mngr.restore(step, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(params)))
+  mngr.close()
+  model = nnx.merge(graphdef, restored["params"], rest)
+  if x_bn is not None and x_bn.shape[0] != d_shape[0]:
+    raise ConfigError(f"scene has {x_bn.shape[0]} bands, the checkpoint in {workdir} "
+                      f"was trained on {d_shape[0]}")
+  return model, config
+
+
+def detect(model: network.LRRNetPlus, x_bn) -> np.ndarray:
+  """Anomaly scores (N,) of a trained (or untrained) network on ``x_bn``."""
+  graphdef, state = nnx.split(model)
+  return np.asarray(_scores_impl(graphdef, state, jnp.asarray(x_bn, jnp.float32)))
+
+
+def _scores_fn(graphdef, state, x_bn):
+  model = nnx.merge(graphdef, state)
+  return admm.anomaly_scores(model(x_bn).s_bn)
+
+
+_scores_impl = jax.jit(_scores_fn, static_argnums=0)
+
+
+def config_with(overrides: dict[str, Any] | None = None) -> ml_collections.ConfigDict:
+  """Default config with dotted-key overrides (``{"model.stages": 5}``)."""
+  from lrrjax.lrr.config import get_config
+  cfg = get_config()
+  for key, value in (overrides or {}).items():
+    node = cfg
+    parts = key.split(".")
+    for part in parts[:-1]:
+      if part not in node:
+        raise ConfigError(f"unknown LRR config key {key!r}")
+      node = node[part]
+    if parts[-1] not in node:
+      raise ConfigError(f"unknown LRR config key {key!r}")
+    node[parts[-1]] = type(node[parts[-1]])(value) if not isinstance(node[parts[-1]], bool) \
+        else (value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes"))
+  return cfg
