@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     detectors.get_method(m)
   folder = pathlib.Path(args.data_dir) if args.data_dir else io.data_dir()
   rows = []
+  specs = detectors.available_methods()
+  prov = provenance.record()
   for path in io.list_scenes(folder):
     scene = io.load_scene(path)
     row = {"scene": scene.name, "shape": list(scene.shape)}
@@ -53,6 +55,10 @@ def main(argv=None) -> int:
       print(f"{scene.name} {m}: AUC {row[m]['auc_df']:.4f}  {t1:.1f}s / {t2:.1f}s",
             file=sys.stderr, flush=True)
     rows.append(row)
+    # partial results after every scene, so an interrupted run keeps its numbers
+    provenance.write_json(args.out, {"rows": rows, "complete": False, "data_dir": str(folder),
+                                     "methods": {m: specs[m].description for m in methods},
+                                     "provenance": prov})
   header = "| scene | " + " | ".join(f"{m} AUC | {m} s (1st / warm)" for m in methods) + " |"
   lines = [header, "|" + "---|" * (1 + 2 * len(methods))]
   for r in rows:
@@ -67,10 +73,8 @@ def main(argv=None) -> int:
   lines.append("| mean | " + " | ".join(cells) + " |")
   table = "\n".join(lines)
   print(table)
-  specs = detectors.available_methods()
-  out = {"rows": rows, "table_markdown": table, "data_dir": str(folder),
-         "methods": {m: specs[m].description for m in methods},
-         "provenance": provenance.record()}
+  out = {"rows": rows, "complete": True, "table_markdown": table, "data_dir": str(folder),
+         "methods": {m: specs[m].description for m in methods}, "provenance": prov}
   provenance.write_json(args.out, out)
   print(f"wrote {args.out}", file=sys.stderr)
   return 0

@@ -56,7 +56,7 @@ def _crd(cube, lam, inner, outer, chunk, normalize):
 
 
 def crd(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
-        lam: float = DEFAULT_LAM, normalize: bool = True, chunk: int = 128) -> np.ndarray:
+        lam: float = DEFAULT_LAM, normalize: bool = True, chunk: int = 256) -> np.ndarray:
   """CRD scores: the collaborative-representation residual of each pixel.
 
   Args:
