@@ -55,6 +55,7 @@ def test_default_config_matches_lrr_config():
     ("stages_5", ("model", "stages"), 5),
     ("stages_20", ("model", "stages"), 20),
     ("stages_40", ("model", "stages"), 40),
+    ("loss_mse", ("train", "loss"), "mse"),
 ])
 def test_ablation_configs_change_one_field(name, path, value):
   c = _config_module(name).get_config().to_dict()
