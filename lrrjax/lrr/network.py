@@ -5,8 +5,13 @@ kept positive through a log parameterisation): the SVT threshold ``tau_l``, the
 column-shrink threshold ``tau_s``, the penalty ``mu`` and the dictionary step
 ``eta`` of every stage (untied by default; ``tie_stages`` shares one set across
 stages), and the initial dictionary ``D0``. Initialised from the classical
-schedule, the untrained network computes exactly T iterations of the
-model-based solver (:func:`lrrjax.lrr.solver.solve_lrr`).
+schedule, the untrained network computes T iterations of the model-based solver
+(:func:`lrrjax.lrr.solver.solve_lrr`) with ``mu0 = mu0_scale / ||X||_2``.
+
+The parameters are dimensionless: the network measures ``sigma = ||X||_2`` of its
+input and applies ``tau = exp(theta) * sigma`` and ``mu = exp(theta) / sigma``, so
+it is equivariant to a rescaling of X and a trained network means the same
+thing on another scene of another size (``--checkpoint`` inference).
 
 With ``learn_dictionary=False`` the dictionary is frozen (no in-network atom
 update, ``D0`` not trained): the predecessor LRR-Net.
@@ -54,6 +59,18 @@ def scaled_mu0(x_bn: Array, c0: float) -> float:
   return float(c0 / spectral_norm(jnp.asarray(x_bn)))
 
 
+def dimensionless(params: admm.StageParams, sigma: Array) -> admm.StageParams:
+  """Stage parameters of a scene with ``||X||_2 = sigma`` made scale-free."""
+  return params._replace(tau_l=params.tau_l / sigma, tau_s=params.tau_s / sigma,
+                         mu=params.mu * sigma)
+
+
+def dimensional(params: admm.StageParams, sigma: Array) -> admm.StageParams:
+  """Inverse of :func:`dimensionless`."""
+  return params._replace(tau_l=params.tau_l * sigma, tau_s=params.tau_s * sigma,
+                         mu=params.mu / sigma)
+
+
 class LRRNetPlus(nnx.Module):
   """Unrolled, dictionary-learnable LRR.
 
@@ -62,7 +79,8 @@ class LRRNetPlus(nnx.Module):
     stages: T.
     lam: weight of ``||S||_{2,1}`` (enters only through the initial thresholds
       and the objective reported in the trace).
-    mu0, rho, mu_max: classical penalty schedule ``mu_t = min(mu0 rho^t, mu_max)``.
+    mu0_scale, rho, mu_max: classical penalty schedule
+      ``mu_t = min(mu0_scale rho^t, mu_max) / ||X||_2``.
     eta: initial dictionary step (fraction of 1/Lipschitz).
     learn_dictionary: False gives LRR-Net (frozen dictionary).
     tie_stages: share one parameter set across stages (initialised at the
@@ -70,10 +88,12 @@ class LRRNetPlus(nnx.Module):
     outlier_k: robust cut of :func:`admm.background_weights` in the atom update.
   """
 
-  def __init__(self, d_bk, *, stages: int, lam: float, mu0: float, rho: float,
-               mu_max: float, eta: float, learn_dictionary: bool = True,
-               tie_stages: bool = False, outlier_k: float = 3.0):
-    sched = admm.classical_schedule(stages, lam, mu0, rho, mu_max, eta)
+  def __init__(self, d_bk, *, stages: int, lam: float, mu0_scale: float,
+               rho: float, mu_max: float, eta: float,
+               learn_dictionary: bool = True, tie_stages: bool = False,
+               outlier_k: float = 3.0):
+    # The classical schedule of a scene with ||X||_2 = 1 is the dimensionless one.
+    sched = admm.classical_schedule(stages, lam, mu0_scale, rho, mu_max, eta)
     logs = jax.tree.map(jnp.log, sched)
     if tie_stages:
       logs = jax.tree.map(lambda v: jnp.mean(v, keepdims=True), logs)
@@ -93,19 +113,20 @@ class LRRNetPlus(nnx.Module):
       self.log_eta = FrozenDictionary(logs.eta)
       self.d0 = FrozenDictionary(d_bk)
 
-  def stage_params(self) -> admm.StageParams:
-    """The (T,)-stacked positive stage parameters."""
+  def stage_params(self, sigma: Array | float = 1.0) -> admm.StageParams:
+    """The (T,)-stacked positive stage parameters for ``||X||_2 = sigma``."""
     p = admm.StageParams(tau_l=self.log_tau_l[...], tau_s=self.log_tau_s[...],
                          mu=self.log_mu[...], eta=self.log_eta[...])
     p = jax.tree.map(jnp.exp, p)
     if self.tie_stages:
       p = jax.tree.map(lambda v: jnp.broadcast_to(v, (self.stages,)), p)
-    return p
+    return dimensional(p, sigma)
 
   def __call__(self, x_bn: Array, with_trace: bool = False) -> NetOutput:
     """Runs the T stages on ``x_bn`` (B, N)."""
+    sigma = jax.lax.stop_gradient(spectral_norm(x_bn))
     state, trace = admm.unroll(
-        x_bn, self.d0[...], self.stage_params(), self.lam,
+        x_bn, self.d0[...], self.stage_params(sigma), self.lam,
         learn_dictionary=self.learn_dictionary, outlier_k=self.outlier_k,
         with_trace=with_trace)
     dl_bn = state.d_bk @ state.l_kn
@@ -114,21 +135,23 @@ class LRRNetPlus(nnx.Module):
   def stage_view(self, x_bn: Array) -> StageView:
     """Background and anomaly score after every stage (for figures)."""
     state0 = admm.init_state(x_bn, self.d0[...])
+    sigma = spectral_norm(x_bn)
 
     def body(state, p):
       new = admm.stage(state, x_bn, p, learn_dictionary=self.learn_dictionary,
                        outlier_k=self.outlier_k)
       return new, (new.d_bk @ new.l_kn, admm.anomaly_scores(new.s_bn))
 
-    _, (dl, sc) = jax.lax.scan(body, state0, self.stage_params())
+    _, (dl, sc) = jax.lax.scan(body, state0, self.stage_params(sigma))
     return StageView(dl, sc)
 
 
 def from_config(x_bn, d_bk, model_cfg) -> LRRNetPlus:
-  """Builds the network from ``config.model`` (mu0 scaled to the scene)."""
-  mu0 = scaled_mu0(x_bn, model_cfg.mu0_scale)
+  """Builds the network from ``config.model``."""
+  del x_bn  # the network measures ||X||_2 of whatever it is applied to
   return LRRNetPlus(
-      np.asarray(d_bk), stages=model_cfg.stages, lam=model_cfg.lam, mu0=mu0,
+      np.asarray(d_bk), stages=model_cfg.stages, lam=model_cfg.lam,
+      mu0_scale=model_cfg.mu0_scale,
       rho=model_cfg.rho, mu_max=model_cfg.mu_max, eta=model_cfg.dict_step,
       learn_dictionary=model_cfg.learn_dictionary,
       tie_stages=model_cfg.tie_stages, outlier_k=model_cfg.outlier_k)

@@ -113,7 +113,22 @@ def plateaued(losses: list[float], window: int, tol: float) -> bool:
 def _manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
       workdir.resolve() / "checkpoints",
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
+      item_handlers={"params": ocp.StandardCheckpointHandler(),
+                     "opt_state": ocp.StandardCheckpointHandler(),
+                     "meta": ocp.JsonCheckpointHandler()})
+
+
+def _to_pure(state) -> dict:
+  """Untrained variables (frozen dictionary, ...) as JSON-ready nested lists."""
+  return jax.tree.map(lambda v: np.asarray(v).tolist(), state.to_pure_dict())
+
+
+def _from_pure(state, pure: dict):
+  nnx.replace_by_pure_dict(state, jax.tree.map(
+      lambda v: jnp.asarray(v, jnp.float32), pure,
+      is_leaf=lambda v: isinstance(v, list)))
+  return state
 
 
 def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
@@ -133,6 +148,7 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     raise ConfigError(f"train.steps={tcfg.steps} must be >= 0")
   wrt = _trainable_filter(config)
   graphdef, params, rest = nnx.split(model, wrt, ...)
+  d0_shape = model.d0[...].shape
   tx = optax.apply_if_finite(optax.adam(tcfg.lr), max_consecutive_errors=10)
   opt_state = tx.init(params)
   scales = loss_scales(x_bn)
@@ -167,7 +183,8 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   def save(step):
     if mngr is None:
       return
-    meta = {"history": history, "config": config.to_dict(), "step": step}
+    meta = {"history": history, "config": config.to_dict(), "step": step,
+            "d0_shape": list(d0_shape), "rest": _to_pure(rest)}
     mngr.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(params),
         opt_state=ocp.args.StandardSave(opt_state),
@@ -213,17 +230,14 @@ def restore(workdir, x_bn=None) -> tuple[network.LRRNetPlus, ml_collections.Conf
   step = mngr.latest_step()
   if step is None:
     raise ConfigError(f"no checkpoint under {workdir / 'checkpoints'}")
-  item = mngr.item_metadata(step)
-  d_shape = tuple(item["params"]["d0"].shape) if "d0" in item["params"] else None
-  if d_shape is None:
-    raise ConfigError(f"checkpoint in {workdir} has no dictionary 'd0'")
-  placeholder = jnp.zeros(d_shape, jnp.float32)
-  model = network.from_config(jnp.ones((d_shape[0], 2)), placeholder, config.model)
+  meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+  d_shape = tuple(meta["d0_shape"])
+  model = network.from_config(None, jnp.zeros(d_shape, jnp.float32), config.model)
   graphdef, params, rest = nnx.split(model, _trainable_filter(config), ...)
   restored = mngr.restore(step, args=ocp.args.Composite(
       params=ocp.args.StandardRestore(params)))
   mngr.close()
-  model = nnx.merge(graphdef, restored["params"], rest)
+  model = nnx.merge(graphdef, restored["params"], _from_pure(rest, meta["rest"]))
   if x_bn is not None and x_bn.shape[0] != d_shape[0]:
     raise ConfigError(f"scene has {x_bn.shape[0]} bands, the checkpoint in {workdir} "
                       f"was trained on {d_shape[0]}")
