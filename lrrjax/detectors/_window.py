@@ -99,23 +99,13 @@ def ring_indices(h: int, w: int, inner: int, outer: int) -> tuple[np.ndarray, np
   return (sr * w + sc).astype(np.int32), (~inside_guard).astype(np.float32)
 
 
-def map_rings(kernel: Callable, cube_hwb: jax.Array, inner: int, outer: int,
-              chunk: int = 256) -> jax.Array:
-  """Applies ``kernel(y_b, ring_nb, mask_n) -> scalar`` to every pixel.
+def chunked_rings(h: int, w: int, inner: int, outer: int, chunk: int = 256):
+  """Centre indices, ring indices and masks, padded and split into chunks.
 
-  Args:
-    kernel: per-pixel function of the pixel spectrum ``y_b`` (B,), its ring
-      ``ring_nb`` (n, B) and the ring's 0/1 mask ``mask_n`` (n,); vmapped over a
-      chunk of pixels.
-    cube_hwb: (H, W, B) array.
-    inner, outer: validated odd window sizes.
-    chunk: pixels per chunk (static).
-
-  Returns:
-    (H, W) scores.
+  Returns numpy arrays ``(centre (C, chunk), idx (C, chunk, n), mask (C, chunk, n))``
+  to be passed to the jitted :func:`map_rings` as arguments (not baked into the
+  compiled program as constants).
   """
-  h, w, b = cube_hwb.shape
-  flat = cube_hwb.reshape(-1, b)
   idx, mask = ring_indices(h, w, inner, outer)
   n_pix = h * w
   chunk = max(1, min(int(chunk), n_pix))
@@ -124,15 +114,32 @@ def map_rings(kernel: Callable, cube_hwb: jax.Array, inner: int, outer: int,
   centre = np.concatenate([np.arange(n_pix, dtype=np.int32), np.zeros(pad, np.int32)])
   idx = np.concatenate([idx, np.repeat(idx[:1], pad, axis=0)])
   mask = np.concatenate([mask, np.repeat(mask[:1], pad, axis=0)])
-  xs = (jnp.asarray(centre.reshape(n_chunks, chunk)),
-        jnp.asarray(idx.reshape(n_chunks, chunk, -1)),
-        jnp.asarray(mask.reshape(n_chunks, chunk, -1), cube_hwb.dtype))
+  return (centre.reshape(n_chunks, chunk), idx.reshape(n_chunks, chunk, -1),
+          mask.reshape(n_chunks, chunk, -1))
+
+
+def map_rings(kernel: Callable, cube_hwb: jax.Array, rings) -> jax.Array:
+  """Applies ``kernel(y_b, ring_nb, mask_n) -> scalar`` to every pixel.
+
+  Args:
+    kernel: per-pixel function of the pixel spectrum ``y_b`` (B,), its ring
+      ``ring_nb`` (n, B) and the ring's 0/1 mask ``mask_n`` (n,); vmapped over a
+      chunk of pixels.
+    cube_hwb: (H, W, B) array.
+    rings: ``chunked_rings(H, W, inner, outer, chunk)`` (as arrays).
+
+  Returns:
+    (H, W) scores.
+  """
+  h, w, b = cube_hwb.shape
+  flat = cube_hwb.reshape(-1, b)
+  centre, idx, mask = rings
 
   def one_chunk(args):
     c, i, m = args
-    return jax.vmap(kernel)(flat[c], flat[i], m)
+    return jax.vmap(kernel)(flat[c], flat[i], m.astype(flat.dtype))
 
-  scores = jax.lax.map(one_chunk, xs).reshape(-1)[:n_pix]
+  scores = jax.lax.map(one_chunk, (centre, idx, mask)).reshape(-1)[:h * w]
   return scores.reshape(h, w)
 
 
@@ -184,5 +191,5 @@ def ridge_residual_chol(a_mn: jax.Array, b_m: jax.Array, reg: jax.Array) -> jax.
   return jnp.sum(res ** 2) + reg * jnp.sum(w ** 2)
 
 
-__all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "ring_indices", "ridge_residual_sq",
+__all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "chunked_rings", "ring_indices", "ridge_residual_sq",
            "ridge_residual_chol"]

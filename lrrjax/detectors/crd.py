@@ -46,13 +46,13 @@ def _crd_kernel(y_b, ring_nb, mask_n, lam):
   return jnp.sqrt(fit)
 
 
-@functools.partial(jax.jit, static_argnames=("inner", "outer", "chunk", "normalize"))
-def _crd(cube, lam, inner, outer, chunk, normalize):
+@functools.partial(jax.jit, static_argnames=("normalize",))
+def _crd(cube, rings, lam, normalize):
   if normalize:
     lo, hi = jnp.min(cube), jnp.max(cube)
     cube = (cube - lo) / jnp.where(hi > lo, hi - lo, 1.0)
   kernel = lambda y, ring, m: _crd_kernel(y, ring, m, lam)
-  return _window.map_rings(kernel, cube, inner, outer, chunk)
+  return _window.map_rings(kernel, cube, rings)
 
 
 def crd(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
@@ -78,6 +78,6 @@ def crd(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
   _check_positive("lam", lam)
   if not jnp.issubdtype(cube.dtype, jnp.floating):
     cube = cube.astype(jnp.float32)
-  s = _crd(cube, float(lam), inner=inner, outer=outer, chunk=int(chunk),
-           normalize=bool(normalize))
+  rings = _window.chunked_rings(cube.shape[0], cube.shape[1], inner, outer, chunk)
+  s = _crd(cube, rings, float(lam), normalize=bool(normalize))
   return np.asarray(s, dtype=np.float32)

@@ -81,10 +81,10 @@ def _lrx_kernel(y_b, ring_nb, mask_n, ridge):
   return _window.ridge_residual_chol(a_bn, z, r) / r
 
 
-@functools.partial(jax.jit, static_argnames=("inner", "outer", "chunk"))
-def _local_rx(cube, inner, outer, ridge, chunk):
+@jax.jit
+def _local_rx(cube, rings, ridge):
   kernel = lambda y, ring, m: _lrx_kernel(y, ring, m, ridge)
-  return _window.map_rings(kernel, cube, inner, outer, chunk)
+  return _window.map_rings(kernel, cube, rings)
 
 
 def local_rx(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
@@ -125,7 +125,8 @@ def local_rx(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
   _check_positive("ridge", ridge)
   if not jnp.issubdtype(cube.dtype, jnp.floating):
     cube = cube.astype(jnp.float32)
-  d = _local_rx(cube, inner=inner, outer=outer, ridge=float(ridge), chunk=int(chunk))
+  rings = _window.chunked_rings(cube.shape[0], cube.shape[1], inner, outer, chunk)
+  d = _local_rx(cube, rings, float(ridge))
   return np.asarray(d, dtype=np.float32)
 
 
