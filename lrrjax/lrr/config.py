@@ -29,6 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.alpha = 1.0              # weight of the LRR objective term in the loss
   c.train.steps = 30               # maximum optimiser steps
   c.train.lr = 0.05
+  c.train.batch_pixels = 2048      # random pixels per step (0 = the whole scene)
   c.train.plateau_window = 5       # unsupervised stop: loss plateau over this many steps
   c.train.plateau_tol = 1e-3       # ... relative improvement below this
   c.train.train_dictionary = True  # D0 trainable (only with learn_dictionary)

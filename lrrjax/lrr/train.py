@@ -6,7 +6,10 @@ The scene is the only data and the ground truth is never read. The loss is
            + alpha * ( ||L||_* / ||X||_*  +  lam ||S||_{2,1} / ||X||_{2,1} )
 
 (``train.loss = "objective"``); ``"mse"`` drops the second term, whose job is to
-rule out the trivial minimiser (thresholds -> 0, S = X, zero MSE). Optimiser:
+rule out the trivial minimiser (thresholds -> 0, S = X, zero MSE). Each step
+uses a random subset of ``train.batch_pixels`` pixels (the network's parameters
+are per-pixel consistent, see :mod:`lrrjax.lrr.network`), which makes a step
+~N/batch times cheaper; scoring always uses the whole scene. Optimiser:
 Adam on the log-parameters behind a finite-gradient guard; one jitted step.
 Stopping rule (unsupervised, the same for every scene): at most
 ``train.steps`` steps, and stop early once the loss has improved by less than
@@ -68,10 +71,13 @@ class LossScales(NamedTuple):
   l21: Array     # ||X||_{2,1}
 
 
-def loss_scales(x_bn: Array) -> LossScales:
-  lam = jnp.linalg.eigvalsh(x_bn @ x_bn.T)
-  return LossScales(jnp.sum(x_bn ** 2), jnp.sum(jnp.sqrt(jnp.maximum(lam, 0.0))),
-                    jnp.sum(jnp.sqrt(jnp.sum(x_bn ** 2, axis=0))))
+def loss_scales(x_bn) -> LossScales:
+  """Computed once per scene, outside the jitted step (float64 numpy)."""
+  x64 = np.asarray(x_bn, np.float64)
+  lam = np.linalg.eigvalsh(x64 @ x64.T)
+  return LossScales(*(jnp.float32(v) for v in (
+      np.sum(x64 ** 2), np.sum(np.sqrt(np.maximum(lam, 0.0))),
+      np.sum(np.sqrt(np.sum(x64 ** 2, axis=0))))))
 
 
 def loss_terms(out: network.NetOutput, x_bn: Array, scales: LossScales,
@@ -132,7 +138,9 @@ def _from_pure(state, pure: dict):
 
 
 def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
-          progress: Callable[[int, dict], None] | None = None) -> TrainResult:
+          progress: Callable[[int, dict], None] | None = None,
+          inspect: Callable[[int, network.LRRNetPlus], None] | None = None
+          ) -> TrainResult:
   """Trains LRR-Net+ on one scene ``x_bn`` (B, N), unsupervised.
 
   With ``workdir``, params, optimiser state, loss history and config are saved
@@ -168,14 +176,29 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     history = restored["meta"]["history"]
     start = step
 
-  def loss_fn(p):
+  n_pix = x_bn.shape[1]
+  batch = n_pix if tcfg.batch_pixels <= 0 else min(int(tcfg.batch_pixels), n_pix)
+  key = jax.random.PRNGKey(config.seed)
+
+  def loss_fn(p, xb_bn):
     m = nnx.merge(graphdef, p, rest)
-    terms = loss_terms(m(x_bn), x_bn, scales, lam)
+    batch_scales = LossScales(
+        jnp.sum(xb_bn ** 2), scales.nuc * jnp.sqrt(batch / n_pix),
+        jnp.sum(jnp.sqrt(jnp.sum(xb_bn ** 2, axis=0))))
+    terms = loss_terms(m(xb_bn), xb_bn, batch_scales, lam)
     return total_loss(terms, tcfg), terms
 
   @jax.jit
-  def train_step(p, s):
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
+  def train_step(p, s, step):
+    if batch < n_pix:
+      # A fresh random pixel subset every step, fixed by (seed, step): a resumed
+      # run sees the same batches as an uninterrupted one.
+      idx = jax.random.choice(jax.random.fold_in(key, step), n_pix, (batch,),
+                              replace=False)
+      xb_bn = x_bn[:, jnp.sort(idx)]
+    else:
+      xb_bn = x_bn
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, xb_bn)
     finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
     updates, s = tx.update(grads, s, p)
     return optax.apply_updates(p, updates), s, loss, terms, finite
@@ -184,22 +207,27 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     if mngr is None:
       return
     meta = {"history": history, "config": config.to_dict(), "step": step,
-            "d0_shape": list(d0_shape), "rest": _to_pure(rest)}
+            "d0_shape": list(d0_shape), "n_ref": model.n_ref,
+            "rest": _to_pure(rest)}
     mngr.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(params),
         opt_state=ocp.args.StandardSave(opt_state),
         meta=ocp.args.JsonSave(meta)), force=True)
 
   step = start
+  if inspect is not None:
+    inspect(step, nnx.merge(graphdef, params, rest))
   done = plateaued(history["loss"], tcfg.plateau_window, tcfg.plateau_tol)
   while step < tcfg.steps and not done:
-    params, opt_state, loss, terms, finite = train_step(params, opt_state)
+    params, opt_state, loss, terms, finite = train_step(params, opt_state, step)
     step += 1
     history["step"].append(step)
     history["loss"].append(float(loss))
     for k_, v in terms.items():
       history[k_].append(float(v))
     history["finite"].append(bool(finite))
+    if inspect is not None:
+      inspect(step, nnx.merge(graphdef, params, rest))
     if progress is not None and (step % tcfg.log_every == 0 or step == 1):
       progress(step, {"loss": float(loss), **{k_: float(v) for k_, v in terms.items()}})
     done = plateaued(history["loss"], tcfg.plateau_window, tcfg.plateau_tol)
@@ -232,7 +260,8 @@ def restore(workdir, x_bn=None) -> tuple[network.LRRNetPlus, ml_collections.Conf
     raise ConfigError(f"no checkpoint under {workdir / 'checkpoints'}")
   meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
   d_shape = tuple(meta["d0_shape"])
-  model = network.from_config(None, jnp.zeros(d_shape, jnp.float32), config.model)
+  model = network.from_config(None, jnp.zeros(d_shape, jnp.float32), config.model,
+                              n_ref=meta["n_ref"])
   graphdef, params, rest = nnx.split(model, _trainable_filter(config), ...)
   restored = mngr.restore(step, args=ocp.args.Composite(
       params=ocp.args.StandardRestore(params)))
