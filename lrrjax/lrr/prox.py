@@ -163,7 +163,10 @@ def _nuclear_norm_fwd(x_kn):
   wide = x_kn.shape[0] <= x_kn.shape[1]
   m = x_kn if wide else x_kn.T
   lam, u = jnp.linalg.eigh(m @ m.T)
-  sig = jnp.sqrt(jnp.maximum(lam, 0.0))
+  # Eigenvalues of a Gram matrix below its rounding level (K eps lam_max) are
+  # zeros of a rank-deficient X; their square roots would add spurious mass.
+  floor = 10 * m.shape[0] * jnp.finfo(lam.dtype).eps * jnp.max(lam)
+  sig = jnp.where(lam > floor, jnp.sqrt(jnp.where(lam > floor, lam, 1.0)), 0.0)
   return jnp.sum(sig), (x_kn, sig, u)
 
 
