@@ -127,7 +127,7 @@ def _manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
 
 def _to_pure(state) -> dict:
   """Untrained variables (frozen dictionary, ...) as JSON-ready nested lists."""
-  return jax.tree.map(lambda v: np.asarray(v).tolist(), state.to_pure_dict())
+  return jax.tree.map(lambda v: np.asarray(v).tolist(), nnx.to_pure_dict(state))
 
 
 def _from_pure(state, pure: dict):
