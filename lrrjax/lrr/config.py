@@ -26,9 +26,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.outlier_k = 3.0          # robust cut (median + k * MAD) of the atom update
   c.train = ml_collections.ConfigDict()
   c.train.loss = "objective"       # "objective" | "mse"
-  c.train.alpha = 1.0              # weight of the LRR objective term in the loss
+  c.train.alpha = 0.01             # weight of the (normalised) LRR objective in the loss
   c.train.steps = 30               # maximum optimiser steps
   c.train.lr = 0.05
+  c.train.dict_lr_scale = 0.01     # D0 learning rate = lr * dict_lr_scale
   c.train.batch_pixels = 2048      # random pixels per step (0 = the whole scene)
   c.train.plateau_window = 5       # unsupervised stop: loss plateau over this many steps
   c.train.plateau_tol = 1e-3       # ... relative improvement below this

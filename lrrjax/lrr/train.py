@@ -3,7 +3,7 @@
 The scene is the only data and the ground truth is never read. The loss is
 
     loss = ||X - D L - S||_F^2 / ||X||_F^2
-           + alpha * ( ||L||_* / ||X||_*  +  lam ||S||_{2,1} / ||X||_{2,1} )
+           + alpha * (||L||_* + lam ||S||_{2,1}) / (lam ||X||_{2,1})
 
 (``train.loss = "objective"``); ``"mse"`` drops the second term, whose job is to
 rule out the trivial minimiser (thresholds -> 0, S = X, zero MSE). Each step
@@ -64,31 +64,24 @@ def build_model(x_bn, config: ml_collections.ConfigDict) -> network.LRRNetPlus:
   return network.from_config(x_bn, d_bk, config.model)
 
 
-class LossScales(NamedTuple):
-  """Scene constants that make the loss terms dimensionless."""
-  fro2: Array    # ||X||_F^2
-  nuc: Array     # ||X||_*
-  l21: Array     # ||X||_{2,1}
+def loss_terms(out: network.NetOutput, x_bn: Array, lam_eff: Array | float
+               ) -> dict[str, Array]:
+  """The dimensionless loss terms on a batch ``x_bn`` (B, n).
 
-
-def loss_scales(x_bn) -> LossScales:
-  """Computed once per scene, outside the jitted step (float64 numpy)."""
-  x64 = np.asarray(x_bn, np.float64)
-  lam = np.linalg.eigvalsh(x64 @ x64.T)
-  return LossScales(*(jnp.float32(v) for v in (
-      np.sum(x64 ** 2), np.sum(np.sqrt(np.maximum(lam, 0.0))),
-      np.sum(np.sqrt(np.sum(x64 ** 2, axis=0))))))
-
-
-def loss_terms(out: network.NetOutput, x_bn: Array, scales: LossScales,
-               lam: float) -> dict[str, Array]:
-  """The dimensionless terms: relative MSE, low-rank and column-sparsity."""
+  ``rel_mse = ||X - D L - S||_F^2 / ||X||_F^2``, and the LRR objective
+  ``||L||_* + lam_eff ||S||_{2,1}`` divided by its value at the trivial point
+  ``(L, S) = (0, X)``, ``lam_eff ||X||_{2,1}``, split into ``lowrank`` and
+  ``sparse``. ``lam_eff = lam sqrt(n_ref / n)`` is the weight the network's
+  per-pixel thresholds imply on a batch of n pixels (see lrrjax.lrr.network),
+  so the loss has the model's own balance between the two norms.
+  """
   from lrrjax.lrr import prox
   resid = x_bn - out.dl_bn - out.s_bn
+  l21 = jnp.sum(prox.safe_norm(x_bn, axis=0))
   return {
-      "rel_mse": jnp.sum(resid ** 2) / scales.fro2,
-      "lowrank": prox.nuclear_norm(out.l_kn) / scales.nuc,
-      "sparse": lam * jnp.sum(admm.anomaly_scores(out.s_bn)) / scales.l21,
+      "rel_mse": jnp.sum(resid ** 2) / jnp.sum(x_bn ** 2),
+      "lowrank": prox.nuclear_norm(out.l_kn) / (lam_eff * l21),
+      "sparse": jnp.sum(admm.anomaly_scores(out.s_bn)) / l21,
   }
 
 
@@ -157,9 +150,15 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   wrt = _trainable_filter(config)
   graphdef, params, rest = nnx.split(model, wrt, ...)
   d0_shape = model.d0[...].shape
-  tx = optax.apply_if_finite(optax.adam(tcfg.lr), max_consecutive_errors=10)
+  # Adam moves every coordinate by ~lr per step whatever its scale: fine for the
+  # log-parameters, but an atom entry is ~1/sqrt(B), so D0 gets lr * dict_lr_scale.
+  labels = jax.tree.map(lambda _: "log", params)
+  if "d0" in params:
+    labels["d0"] = jax.tree.map(lambda _: "dict", params["d0"])
+  tx = optax.apply_if_finite(optax.multi_transform(
+      {"log": optax.adam(tcfg.lr), "dict": optax.adam(tcfg.lr * tcfg.dict_lr_scale)},
+      labels), max_consecutive_errors=10)
   opt_state = tx.init(params)
-  scales = loss_scales(x_bn)
   lam = config.model.lam
   history: dict[str, list] = {"step": [], "loss": [], "rel_mse": [], "lowrank": [],
                               "sparse": [], "finite": []}
@@ -180,12 +179,11 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   batch = n_pix if tcfg.batch_pixels <= 0 else min(int(tcfg.batch_pixels), n_pix)
   key = jax.random.PRNGKey(config.seed)
 
+  lam_eff = lam * np.sqrt(model.n_ref / batch)
+
   def loss_fn(p, xb_bn):
     m = nnx.merge(graphdef, p, rest)
-    batch_scales = LossScales(
-        jnp.sum(xb_bn ** 2), scales.nuc * jnp.sqrt(batch / n_pix),
-        jnp.sum(jnp.sqrt(jnp.sum(xb_bn ** 2, axis=0))))
-    terms = loss_terms(m(xb_bn), xb_bn, batch_scales, lam)
+    terms = loss_terms(m(xb_bn), xb_bn, lam_eff)
     return total_loss(terms, tcfg), terms
 
   @jax.jit
