@@ -25,6 +25,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lrrjax.lrr.precision import highest
+
 from lrrjax.lrr import prox
 
 Array = jax.Array
@@ -90,6 +92,7 @@ def update_j(l_kn: Array, y2_kn: Array, mu: Array, tau_l: Array) -> Array:
   return prox.svt(l_kn + y2_kn / mu, tau_l)
 
 
+@highest
 def solve_l(x_bn: Array, s_bn: Array, d_bk: Array, j_kn: Array, y1_bn: Array,
             y2_kn: Array, mu: Array) -> Array:
   """Closed-form L step.
@@ -116,12 +119,14 @@ def inv_gram_plus_identity(gram_kk: Array) -> Array:
   return _inv_fwd(gram_kk)[0]
 
 
+@highest
 def _inv_fwd(gram_kk):
   lam, u = jnp.linalg.eigh(gram_kk)
   inv = (u / (1.0 + jnp.maximum(lam, 0.0))) @ u.T
   return inv, inv
 
 
+@highest
 def _inv_bwd(inv, g):
   g_sym = 0.5 * (g + g.T)
   return (-(inv @ g_sym @ inv),)
@@ -150,6 +155,7 @@ def background_weights(residual_bn: Array, k: float = 3.0) -> Array:
   return jax.lax.stop_gradient(w_n)
 
 
+@highest
 def update_d(x_bn: Array, s_bn: Array, l_kn: Array, d_bk: Array, y1_bn: Array,
              mu: Array, eta: Array, w_n: Array) -> Array:
   """One projected gradient step on the atoms.
@@ -170,6 +176,7 @@ def update_multipliers(x_bn, dl_bn, s_bn, l_kn, j_kn, y1_bn, y2_kn, mu):
   return y1_bn + mu * (x_bn - dl_bn - s_bn), y2_kn + mu * (l_kn - j_kn)
 
 
+@highest
 def stage(state: AdmmState, x_bn: Array, params: StageParams, *,
           learn_dictionary: bool = True, outlier_k: float = 3.0) -> AdmmState:
   """One ADMM iteration (one unrolled stage)."""
@@ -188,6 +195,7 @@ def stage(state: AdmmState, x_bn: Array, params: StageParams, *,
   return AdmmState(l_kn, j_kn, s_bn, d_bk, y1_bn, y2_kn)
 
 
+@highest
 def trace_of(prev: AdmmState, new: AdmmState, x_bn: Array, lam: Array) -> StageTrace:
   """Diagnostics of one stage (for the solver trace and the network's per-stage view)."""
   resid = x_bn - new.d_bk @ new.l_kn - new.s_bn
@@ -205,6 +213,7 @@ def trace_of(prev: AdmmState, new: AdmmState, x_bn: Array, lam: Array) -> StageT
       mse=jnp.mean(resid ** 2))
 
 
+@highest
 def unroll(x_bn: Array, d_bk: Array, params: StageParams, lam: Array, *,
            learn_dictionary: bool = True, outlier_k: float = 3.0,
            with_trace: bool = False):

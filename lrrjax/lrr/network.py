@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from lrrjax.lrr.precision import highest
 import numpy as np
 from flax import nnx
 
@@ -52,6 +54,7 @@ class StageView(NamedTuple):
   scores_tn: Array     # anomaly score ||s_i|| after each stage (T, N)
 
 
+@highest
 def spectral_norm(x_bn: Array, iters: int = 50) -> Array:
   """Largest singular value of ``x_bn`` by power iteration on the B x B Gram.
 
@@ -140,6 +143,7 @@ class LRRNetPlus(nnx.Module):
       p = jax.tree.map(lambda v: jnp.broadcast_to(v, (self.stages,)), p)
     return dimensional(p, sigma, self.n_ref / (n or self.n_ref))
 
+  @highest
   def __call__(self, x_bn: Array, with_trace: bool = False) -> NetOutput:
     """Runs the T stages on ``x_bn`` (B, N)."""
     sigma = jax.lax.stop_gradient(spectral_norm(x_bn))
@@ -150,6 +154,7 @@ class LRRNetPlus(nnx.Module):
     dl_bn = state.d_bk @ state.l_kn
     return NetOutput(state.s_bn, dl_bn, state.l_kn, state.d_bk, trace)
 
+  @highest
   def stage_view(self, x_bn: Array) -> StageView:
     """Background and anomaly score after every stage (for figures)."""
     state0 = admm.init_state(x_bn, self.d0[...])

@@ -10,10 +10,11 @@ repeated-singular-value input (the plain SVD VJP returns NaN there,
 jax-ml/jax#2311).
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
+
+from lrrjax.lrr.precision import highest
 
 Array = jax.Array
 
@@ -91,6 +92,7 @@ def gram_shrink(gram_kk: Array, tau: Array) -> Array:
   return _gram_shrink_fwd(gram_kk, tau)[0]
 
 
+@highest
 def _gram_shrink_fwd(gram_kk, tau):
   lam_k, u_kk = jnp.linalg.eigh(gram_kk)
   gain, dgain_dlam, dgain_dtau = _shrink_gain(lam_k, tau)
@@ -98,6 +100,7 @@ def _gram_shrink_fwd(gram_kk, tau):
   return out, (lam_k, u_kk, gain, dgain_dlam, dgain_dtau)
 
 
+@highest
 def _gram_shrink_bwd(res, g_out):
   lam_k, u_kk, gain, dgain_dlam, dgain_dtau = res
   g_sym = 0.5 * (g_out + g_out.T)
@@ -116,6 +119,7 @@ def _gram_shrink_bwd(res, g_out):
 gram_shrink.defvjp(_gram_shrink_fwd, _gram_shrink_bwd)
 
 
+@highest
 def svt(x_kn: Array, tau: Array) -> Array:
   """Singular value thresholding, the prox of the nuclear norm.
 
@@ -140,7 +144,8 @@ def svt(x_kn: Array, tau: Array) -> Array:
   return gram_shrink(gram_kk, tau) @ x_kn
 
 
-@functools.partial(jax.jit, static_argnames=())
+@jax.jit
+@highest
 def singular_values(x_kn: Array) -> Array:
   """Singular values of a short-and-wide matrix from its Gram eigenvalues (descending)."""
   gram = x_kn @ x_kn.T if x_kn.shape[0] <= x_kn.shape[1] else x_kn.T @ x_kn
@@ -159,6 +164,7 @@ def nuclear_norm(x_kn: Array) -> Array:
   return _nuclear_norm_fwd(x_kn)[0]
 
 
+@highest
 def _nuclear_norm_fwd(x_kn):
   wide = x_kn.shape[0] <= x_kn.shape[1]
   m = x_kn if wide else x_kn.T
@@ -170,6 +176,7 @@ def _nuclear_norm_fwd(x_kn):
   return jnp.sum(sig), (x_kn, sig, u)
 
 
+@highest
 def _nuclear_norm_bwd(res, g):
   x_kn, sig, u = res
   wide = x_kn.shape[0] <= x_kn.shape[1]

@@ -25,6 +25,8 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from lrrjax.lrr.precision import highest
 import ml_collections
 import numpy as np
 import optax
@@ -64,6 +66,7 @@ def build_model(x_bn, config: ml_collections.ConfigDict) -> network.LRRNetPlus:
   return network.from_config(x_bn, d_bk, config.model)
 
 
+@highest
 def loss_terms(out: network.NetOutput, x_bn: Array, lam_eff: Array | float
                ) -> dict[str, Array]:
   """The dimensionless loss terms on a batch ``x_bn`` (B, n).
