@@ -26,7 +26,8 @@ from lrrjax import provenance
 from lrrjax.errors import ConfigError, LrrjaxError, SceneError
 
 DEFAULT_METHOD = "lrrnet-plus"
-DEFAULT_BENCHMARK_METHODS = ("grx", "lrx", "crd", "lrasr", "lrrnet-plus")
+DEFAULT_BENCHMARK_METHODS = ("grx", "lrx", "crd", "lrasr", "lrr-admm", "lrrnet", "lrrnet-plus",
+                             "auto-ad")
 TRAINED_METHODS = ("lrrnet-plus",)
 
 
