@@ -36,6 +36,30 @@ TRAINED = ("lrrnet-plus", "lrrnet")
 log = logging.getLogger("lrrjax.experiment")
 
 
+def default_config():
+  """The default experiment configuration (see experiments/configs/default.py).
+
+  Lives in the library so the ablation config files can derive from it without
+  loading each other by path.
+  """
+  import ml_collections  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
+  c = ml_collections.ConfigDict()
+  c.scene = "synthetic"
+  c.synthetic = ml_collections.ConfigDict(
+      dict(height=64, width=64, bands=100, n_endmembers=4, n_targets=12,
+           seed=0))
+  c.key = ml_collections.FieldReference(None, field_type=str)
+  c.gt_key = ml_collections.FieldReference(None, field_type=str)
+  c.method = "lrrnet-plus"
+  c.method_params = ml_collections.ConfigDict()
+  c.seed = 0
+  c.lrr = lrr_config.get_config()
+  c.lrr.seed = c.get_ref("seed")  # --config.seed sets both; --config.lrr.seed only lrr
+  c.save_figures = True
+  return c
+
+
 def _is_main() -> bool:
   import jax  # pylint: disable=import-outside-toplevel
   return jax.process_index() == 0

@@ -20,21 +20,8 @@ Fields:
 
 import ml_collections
 
-from lrrjax.lrr import config as lrr_config
+from lrrjax import experiment
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.scene = "synthetic"
-  c.synthetic = ml_collections.ConfigDict(
-      dict(height=64, width=64, bands=100, n_endmembers=4, n_targets=12,
-           seed=0))
-  c.key = ml_collections.FieldReference(None, field_type=str)
-  c.gt_key = ml_collections.FieldReference(None, field_type=str)
-  c.method = "lrrnet-plus"
-  c.method_params = ml_collections.ConfigDict()
-  c.seed = 0
-  c.lrr = lrr_config.get_config()
-  c.lrr.seed = c.get_ref("seed")  # --config.seed sets both; --config.lrr.seed only lrr
-  c.save_figures = True
-  return c
+  return experiment.default_config()

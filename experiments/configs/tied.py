@@ -1,20 +1,9 @@
 """Ablation: one set of stage parameters shared by all unrolled stages."""
 
-import importlib.util
-import pathlib
-
-
-def _default():
-  """Loads default.py beside this file (config files are loaded by path)."""
-  spec = importlib.util.spec_from_file_location(
-      "lrrjax_experiment_default_config",
-      pathlib.Path(__file__).with_name("default.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from lrrjax import experiment
 
 
 def get_config():
-  c = _default().get_config()
+  c = experiment.default_config()
   c.lrr.model.tie_stages = True
   return c
