@@ -205,15 +205,6 @@ def test_lrasr_converges_and_scores_anomaly():
   assert np.unravel_index(np.argmax(scores), scores.shape) == (10, 11)
 
 
-def test_svt_gram_matches_svd():
-  rng = np.random.default_rng(0)
-  m = rng.normal(size=(7, 50)).astype(np.float32)
-  u, s, vt = np.linalg.svd(m.astype(np.float64), full_matrices=False)
-  tau = float(s[3])
-  want = (u * np.maximum(s - tau, 0)) @ vt
-  np.testing.assert_allclose(np.asarray(lrasr._svt_gram(m, tau)), want, atol=1e-4)
-
-
 def test_lrasr_bad_params():
   with pytest.raises(ConfigError, match="lam"):
     lrasr.lrasr(_cube(), lam=0.0)

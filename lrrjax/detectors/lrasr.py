@@ -40,6 +40,7 @@ import numpy as np
 
 from lrrjax import dictionary
 from lrrjax.errors import ConfigError
+from lrrjax.lrr import prox
 
 
 class LadmapState(NamedTuple):
@@ -54,30 +55,6 @@ class LadmapState(NamedTuple):
   it: jax.Array
   res_x: jax.Array  # ||X - DZ - E||_F / ||X||_F
   res_z: jax.Array  # ||Z - J||_F / ||X||_F
-
-
-def _svt_gram(m_kn: jax.Array, tau) -> jax.Array:
-  """Singular value thresholding of a wide K x N matrix via its K x K Gram.
-
-  ``SVT_tau(M) = U diag(max(s - tau, 0)) V^T = U diag(max(s - tau, 0)/s) U^T M``
-  with ``M M^T = U diag(s^2) U^T``.  Costs O(K^2 N) GEMMs plus an eigh of
-  K x K, instead of a K x N SVD.  (Private helper; ``lrrjax.lrr.prox.svt`` can
-  replace it.)
-  """
-  g = m_kn @ m_kn.T
-  w, u = jnp.linalg.eigh(g)
-  s = jnp.sqrt(jnp.maximum(w, 0.0))
-  f = jnp.where(s > tau, (s - tau) / jnp.where(s > 0, s, 1.0), 0.0)
-  return (u * f[None, :]) @ (u.T @ m_kn)
-
-
-def _soft(x, tau):
-  return jnp.sign(x) * jnp.maximum(jnp.abs(x) - tau, 0.0)
-
-
-def _colshrink(x_bn, tau):
-  nrm = jnp.sqrt(jnp.sum(x_bn ** 2, axis=0, keepdims=True))
-  return x_bn * (jnp.maximum(nrm - tau, 0.0) / jnp.where(nrm > 0, nrm, 1.0))
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter",))
@@ -98,10 +75,10 @@ def _solve(x_bn, d_bk, lam, beta, mu0, rho, mu_max, tol, max_iter):
   def body(s):
     mu = s.mu
     grad = d_bk.T @ (x_bn - s.dz_bn - s.e_bn + s.y1_bn / mu) - (s.z_kn - s.j_kn + s.y2_kn / mu)
-    z = _svt_gram(s.z_kn + grad / eta, 1.0 / (mu * eta))
+    z = prox.svt(s.z_kn + grad / eta, 1.0 / (mu * eta))
     dz = d_bk @ z
-    j = _soft(z + s.y2_kn / mu, beta / mu)
-    e = _colshrink(x_bn - dz + s.y1_bn / mu, lam / mu)
+    j = prox.soft_threshold(z + s.y2_kn / mu, beta / mu)
+    e = prox.column_shrink(x_bn - dz + s.y1_bn / mu, lam / mu)
     r1 = x_bn - dz - e
     r2 = z - j
     return LadmapState(z, j, e, s.y1_bn + mu * r1, s.y2_kn + mu * r2, dz,
