@@ -25,7 +25,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.dict_step = 0.5          # atom step, fraction of 1/Lipschitz
   c.model.outlier_k = 3.0          # robust cut (median + k * MAD) of the atom update
   c.train = ml_collections.ConfigDict()
-  c.train.loss = "objective"       # "objective" | "mse"
+  c.train.loss = "distill"         # "distill" | "objective" | "mse" (BUILD_NOTES: LRR core)
+  c.train.teacher_iters = 100      # loss "distill": solver iterations of the teacher
   c.train.alpha = 0.01             # weight of the (normalised) LRR objective in the loss
   c.train.steps = 30               # maximum optimiser steps
   c.train.lr = 0.05

@@ -93,7 +93,20 @@ def total_loss(terms: dict[str, Array], train_cfg) -> Array:
     return terms["rel_mse"]
   if train_cfg.loss == "objective":
     return terms["rel_mse"] + train_cfg.alpha * (terms["lowrank"] + terms["sparse"])
-  raise ConfigError(f"train.loss={train_cfg.loss!r}: expected 'objective' or 'mse'")
+  if train_cfg.loss == "distill":
+    return terms["rel_mse"] + terms["distill"]
+  raise ConfigError(f"train.loss={train_cfg.loss!r}: expected 'objective', 'mse' or 'distill'")
+
+
+def teacher_s(x_bn, model: network.LRRNetPlus, config) -> Array:
+  """S (B, N) of the model-based solver after ``train.teacher_iters`` iterations."""
+  from lrrjax.lrr import solver  # pylint: disable=import-outside-toplevel
+  m = config.model
+  res = solver.solve_lrr(
+      x_bn, model.d0[...], lam=m.lam, mu0=network.scaled_mu0(x_bn, m.mu0_scale),
+      rho=m.rho, mu_max=m.mu_max, eta=m.dict_step, iters=int(config.train.teacher_iters),
+      update_dictionary=m.learn_dictionary, outlier_k=m.outlier_k)
+  return res.state.s_bn
 
 
 def _trainable_filter(config):
@@ -165,6 +178,8 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   lam = config.model.lam
   history: dict[str, list] = {"step": [], "loss": [], "rel_mse": [], "lowrank": [],
                               "sparse": [], "finite": []}
+  if tcfg.loss == "distill":
+    history["distill"] = []
   start = 0
 
   mngr = _manager(pathlib.Path(workdir)) if workdir is not None else None
@@ -183,10 +198,18 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   key = jax.random.PRNGKey(config.seed)
 
   lam_eff = lam * np.sqrt(model.n_ref / batch)
+  # "distill": the teacher is the model-based solver run to convergence on the
+  # whole scene (same dictionary init and schedule); the T stages learn to reach
+  # its S. Unsupervised: the teacher never sees the ground truth either.
+  s_teacher = teacher_s(x_bn, model, config) if tcfg.loss == "distill" else None
 
-  def loss_fn(p, xb_bn):
+  def loss_fn(p, xb_bn, sb_teacher):
     m = nnx.merge(graphdef, p, rest)
-    terms = loss_terms(m(xb_bn), xb_bn, lam_eff)
+    out = m(xb_bn)
+    terms = loss_terms(out, xb_bn, lam_eff)
+    if sb_teacher is not None:
+      terms["distill"] = jnp.sum((out.s_bn - sb_teacher) ** 2) / jnp.maximum(
+          jnp.sum(sb_teacher ** 2), 1e-30)
     return total_loss(terms, tcfg), terms
 
   @jax.jit
@@ -196,10 +219,12 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
       # run sees the same batches as an uninterrupted one.
       idx = jax.random.choice(jax.random.fold_in(key, step), n_pix, (batch,),
                               replace=False)
-      xb_bn = x_bn[:, jnp.sort(idx)]
+      idx = jnp.sort(idx)
+      xb_bn = x_bn[:, idx]
+      sb = None if s_teacher is None else s_teacher[:, idx]
     else:
-      xb_bn = x_bn
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, xb_bn)
+      xb_bn, sb = x_bn, s_teacher
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, xb_bn, sb)
     finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
     updates, s = tx.update(grads, s, p)
     return optax.apply_updates(p, updates), s, loss, terms, finite
