@@ -25,9 +25,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lrrjax.lrr.precision import highest
-
 from lrrjax.lrr import prox
+from lrrjax.lrr.precision import highest
 
 Array = jax.Array
 

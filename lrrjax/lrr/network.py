@@ -26,11 +26,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lrrjax.lrr.precision import highest
 import numpy as np
 from flax import nnx
 
 from lrrjax.lrr import admm
+from lrrjax.lrr.precision import highest
 
 Array = jax.Array
 

@@ -13,7 +13,6 @@ jax-ml/jax#2311).
 
 import jax
 import jax.numpy as jnp
-
 from lrrjax.lrr.precision import highest
 
 Array = jax.Array

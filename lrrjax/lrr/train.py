@@ -26,7 +26,6 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lrrjax.lrr.precision import highest
 import ml_collections
 import numpy as np
 import optax
@@ -35,7 +34,8 @@ from flax import nnx
 
 from lrrjax import dictionary
 from lrrjax.errors import ConfigError
-from lrrjax.lrr import admm, network
+from lrrjax.lrr import admm, network, prox, solver
+from lrrjax.lrr.precision import highest
 
 Array = jax.Array
 
@@ -78,7 +78,6 @@ def loss_terms(out: network.NetOutput, x_bn: Array, lam_eff: Array | float
   per-pixel thresholds imply on a batch of n pixels (see lrrjax.lrr.network),
   so the loss has the model's own balance between the two norms.
   """
-  from lrrjax.lrr import prox
   resid = x_bn - out.dl_bn - out.s_bn
   l21 = jnp.sum(prox.safe_norm(x_bn, axis=0))
   return {
@@ -100,7 +99,6 @@ def total_loss(terms: dict[str, Array], train_cfg) -> Array:
 
 def teacher_s(x_bn, model: network.LRRNetPlus, config) -> Array:
   """S (B, N) of the model-based solver after ``train.teacher_iters`` iterations."""
-  from lrrjax.lrr import solver  # pylint: disable=import-outside-toplevel
   m = config.model
   res = solver.solve_lrr(
       x_bn, model.d0[...], lam=m.lam, mu0=network.scaled_mu0(x_bn, m.mu0_scale),
@@ -155,7 +153,7 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   With ``workdir``, params, optimiser state, loss history and config are saved
   with orbax every ``train.checkpoint_every`` steps and at the end; a run that
   finds checkpoints there resumes from the latest and ends with the same result
-  as an uninterrupted run (training is full-batch and deterministic).
+  as an uninterrupted run (the pixel batch of each step is fixed by (seed, step)).
   """
   t0 = time.perf_counter()
   x_bn = jnp.asarray(x_bn, jnp.float32)
