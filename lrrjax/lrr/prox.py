@@ -10,9 +10,9 @@ repeated-singular-value input (the plain SVD VJP returns NaN there,
 jax-ml/jax#2311).
 """
 
-
 import jax
 import jax.numpy as jnp
+
 from lrrjax.lrr.precision import highest
 
 Array = jax.Array
