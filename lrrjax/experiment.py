@@ -105,14 +105,6 @@ def x_bn_of(scene, normalize: str) -> np.ndarray:
   return np.ascontiguousarray(io.normalize(scene.cube, normalize).reshape(h * w, b).T)
 
 
-def _detect(lrr_train, result, x_bn, lrr) -> np.ndarray:
-  """Scores (N,) of a training result: `detect(model, x_bn)` when the result
-  carries the trained network, else the CONTRACTS form `detect(params, x_bn, config)`."""
-  if hasattr(result, "model"):
-    return lrr_train.detect(result.model, x_bn)
-  return lrr_train.detect(result.params, x_bn, lrr)
-
-
 def run_scene(config, scene, workdir: pathlib.Path) -> dict[str, Any]:
   """Trains (if needed), detects and evaluates one scene; writes its files on process 0."""
   from lrrjax import detectors, metrics, plots  # pylint: disable=import-outside-toplevel
@@ -133,7 +125,7 @@ def run_scene(config, scene, workdir: pathlib.Path) -> dict[str, Any]:
           lrr.model.stages, lrr.train.steps, sdir)
     result = lrr_train.train(x_bn, lrr, workdir=str(sdir))
     history = {k: list(v) for k, v in dict(result.history).items()}
-    s_n = _detect(lrr_train, result, x_bn, lrr)
+    s_n = lrr_train.detect(result.model, x_bn)
     scores = np.asarray(s_n, dtype=np.float32).reshape(h, w)
     rec["train_seconds"] = float(result.seconds)
     if history.get("loss"):
