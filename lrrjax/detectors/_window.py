@@ -193,3 +193,16 @@ def ridge_residual_chol(a_mn: jax.Array, b_m: jax.Array, reg: jax.Array) -> jax.
 
 __all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "chunked_rings", "ring_indices", "ridge_residual_sq",
            "ridge_residual_chol"]
+
+
+def prepare(cube_hwb, inner: int, outer: int, chunk: int):
+  """Checks the window against the cube and builds its chunked rings.
+
+  Returns ``(cube, rings)``: the cube as a floating JAX array and
+  :func:`chunked_rings` for its H x W.
+  """
+  cube = jnp.asarray(cube_hwb)
+  inner, outer = check_window(inner, outer, cube.shape)
+  if not jnp.issubdtype(cube.dtype, jnp.floating):
+    cube = cube.astype(jnp.float32)
+  return cube, chunked_rings(cube.shape[0], cube.shape[1], inner, outer, chunk)

@@ -73,11 +73,7 @@ def crd(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
   Raises:
     ConfigError: bad window for the scene shape, or lam <= 0.
   """
-  cube = jnp.asarray(cube_hwb)
-  inner, outer = _window.check_window(inner, outer, cube.shape)
+  cube, rings = _window.prepare(cube_hwb, inner, outer, chunk)
   _check_positive("lam", lam)
-  if not jnp.issubdtype(cube.dtype, jnp.floating):
-    cube = cube.astype(jnp.float32)
-  rings = _window.chunked_rings(cube.shape[0], cube.shape[1], inner, outer, chunk)
   s = _crd(cube, rings, float(lam), normalize=bool(normalize))
   return np.asarray(s, dtype=np.float32)

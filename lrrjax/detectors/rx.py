@@ -120,12 +120,8 @@ def local_rx(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
   Raises:
     ConfigError: bad window for the scene shape, or ridge <= 0.
   """
-  cube = jnp.asarray(cube_hwb)
-  inner, outer = _window.check_window(inner, outer, cube.shape)
+  cube, rings = _window.prepare(cube_hwb, inner, outer, chunk)
   _check_positive("ridge", ridge)
-  if not jnp.issubdtype(cube.dtype, jnp.floating):
-    cube = cube.astype(jnp.float32)
-  rings = _window.chunked_rings(cube.shape[0], cube.shape[1], inner, outer, chunk)
   d = _local_rx(cube, rings, float(ridge))
   return np.asarray(d, dtype=np.float32)
 
