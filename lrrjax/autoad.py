@@ -351,14 +351,15 @@ def _check_config(iters, lr, channels, scales, skip_channels, reg_noise_std,
   def bad(msg):
     raise ConfigError(f"auto_ad: {msg}")
 
-  if int(iters) != iters or iters < 1:
-    bad(f"iters must be an integer >= 1, got {iters!r}")
+  def integer_at_least(name, value, low):
+    if int(value) != value or value < low:
+      bad(f"{name} must be an integer >= {low}, got {value!r}")
+
+  integer_at_least("iters", iters, 1)
   if not lr > 0:
     bad(f"lr must be > 0, got {lr!r}")
-  if int(channels) != channels or channels < 1:
-    bad(f"channels must be an integer >= 1, got {channels!r}")
-  if int(scales) != scales or scales < 1:
-    bad(f"scales must be an integer >= 1, got {scales!r}")
+  integer_at_least("channels", channels, 1)
+  integer_at_least("scales", scales, 1)
   if skip_channels is not None and (int(skip_channels) != skip_channels
                                     or skip_channels < 0):
     bad(f"skip_channels must be an integer >= 0 or None, got "
@@ -367,10 +368,8 @@ def _check_config(iters, lr, channels, scales, skip_channels, reg_noise_std,
     bad(f"reg_noise_std must be >= 0, got {reg_noise_std!r}")
   if not input_scale > 0:
     bad(f"input_scale must be > 0, got {input_scale!r}")
-  if int(plateau_window) != plateau_window or plateau_window < 1:
-    bad(f"plateau_window must be an integer >= 1, got {plateau_window!r}")
-  if int(refresh_every) != refresh_every or refresh_every < 1:
-    bad(f"refresh_every must be an integer >= 1, got {refresh_every!r}")
+  integer_at_least("plateau_window", plateau_window, 1)
+  integer_at_least("refresh_every", refresh_every, 1)
 
 
 def auto_ad(scene_or_cube, iters: int = DEFAULT_ITERS, seed: int = 0,
