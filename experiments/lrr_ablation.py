@@ -58,7 +58,7 @@ def run(out: pathlib.Path, variants: list[str], scenes: list[pathlib.Path]) -> l
     for path in scenes:
       scene = io.load_scene(path)
       cfg = lrr_train.config_with(overrides)
-      x_bn = io.normalize(scene.cube, cfg.normalize).reshape(-1, scene.bands).T
+      x_bn = scene.x_bn(cfg.normalize)
       labels = scene.gt.ravel()
       per_step: list[float] = []
 

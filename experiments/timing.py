@@ -34,7 +34,7 @@ def _train_detect(x_bn, cfg):
 
 def time_scene(scene, repeats: int) -> dict:
   cfg = lrr_train.config_with({})
-  x_bn = io.normalize(scene.cube, cfg.normalize).reshape(-1, scene.bands).T
+  x_bn = scene.x_bn(cfg.normalize)
   _, _, tr0, de0 = _train_detect(x_bn, cfg)
   warm = [_train_detect(x_bn, cfg) for _ in range(repeats)]
   result = warm[-1][0]

@@ -293,12 +293,11 @@ def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = 
     config.seed = int(seed)
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  h, w, b = scene.cube.shape
-  x_bn = io.normalize(scene.cube, config.normalize).reshape(h * w, b).T
+  x_bn = scene.x_bn(config.normalize)
   kwargs = {"workdir": str(workdir)}
   if progress is not None:
     kwargs["progress"] = progress
-  result = lrr_train.train(np.ascontiguousarray(x_bn), config, **kwargs)
+  result = lrr_train.train(x_bn, config, **kwargs)
   loss = list(result.history.get("loss", []))
   steps = list(result.history.get("step", []))
   rec = {"scene": scene.name, "workdir": str(workdir),

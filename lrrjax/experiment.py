@@ -100,9 +100,7 @@ def lrr_config_for(config):
 
 def x_bn_of(scene, normalize: str) -> np.ndarray:
   """(B, N) float32 matrix of the scene normalised with lrrjax.io.normalize."""
-  from lrrjax import io  # pylint: disable=import-outside-toplevel
-  h, w, b = scene.cube.shape
-  return np.ascontiguousarray(io.normalize(scene.cube, normalize).reshape(h * w, b).T)
+  return scene.x_bn(normalize)
 
 
 def run_scene(config, scene, workdir: pathlib.Path) -> dict[str, Any]:

@@ -129,9 +129,14 @@ class Scene:
     """``N = H * W``."""
     return self.cube.shape[0] * self.cube.shape[1]
 
-  def x_bn(self) -> np.ndarray:
-    """Pixels as columns: ``(B, N)`` float32, ``x_bn[:, r * W + c] = cube[r, c]``."""
-    return np.ascontiguousarray(self.cube.reshape(self.n_pixels, self.bands).T)
+  def x_bn(self, mode: str = "none") -> np.ndarray:
+    """Pixels as columns: ``(B, N)`` float32, ``x_bn[:, r * W + c] = cube[r, c]``.
+
+    ``mode`` normalises the cube first (:func:`normalize`: "global", "band" or
+    "none"); the scene itself is never changed.
+    """
+    cube = self.cube if mode == "none" else normalize(self.cube, mode)
+    return np.ascontiguousarray(cube.reshape(self.n_pixels, self.bands).T)
 
 
 # --------------------------------------------------------------- helpers --

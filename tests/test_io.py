@@ -574,3 +574,15 @@ def test_real_scene_v73_roundtrip_and_inspect(data_dir, tmp_path):
   np.testing.assert_array_equal(s73.gt, s5.gt)
   info = io.inspect_file(src)
   assert info["n_anomaly"] == 17 and info["shape"] == (80, 100, 162)
+
+
+def test_scene_x_bn_normalises_without_changing_the_scene():
+  from lrrjax import synthetic
+  scene = synthetic.make_scene(9, 10, 5, n_targets=1, seed=0)
+  raw = scene.cube.copy()
+  x = scene.x_bn("band")
+  np.testing.assert_array_equal(x, io.normalize(raw, "band").reshape(90, 5).T)
+  np.testing.assert_array_equal(scene.x_bn(), raw.reshape(90, 5).T)
+  np.testing.assert_array_equal(scene.cube, raw)
+  with pytest.raises(ConfigError):
+    scene.x_bn("zscore")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrrjax import io
 from lrrjax.detectors import MethodSpec, register
 from lrrjax.lrr import admm, network, solver, train
 
@@ -19,8 +18,7 @@ def _config(overrides):
 
 
 def _x_bn(scene, config):
-  cube = io.normalize(scene.cube, config.normalize)
-  return cube.reshape(-1, scene.bands).T
+  return scene.x_bn(config.normalize)
 
 
 def lrr_admm(scene, iters: int = 30, update_dictionary: bool = False, **overrides):
