@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 from lrrjax import io, metrics, plots, provenance
-from lrrjax.lrr import admm, network, solver
+from lrrjax.lrr import admm, solver
 from lrrjax.lrr import train as lrr_train
 
 
@@ -37,9 +37,8 @@ def main(argv=None):
   trained = lrr_train.train(x_bn, cfg).model
   m = cfg.model
   d_bk = lrr_train.init_dictionary(x_bn, m, cfg.seed)
-  ref = solver.solve_lrr(x_bn, d_bk, lam=m.lam, mu0=network.scaled_mu0(x_bn, m.mu0_scale),
-                         rho=m.rho, mu_max=m.mu_max, eta=m.dict_step, iters=args.iters,
-                         update_dictionary=m.learn_dictionary, outlier_k=m.outlier_k)
+  ref = solver.solve_with_config(x_bn, d_bk, m, iters=args.iters,
+                                 update_dictionary=m.learn_dictionary)
   labels = scene.gt.ravel() if scene.gt is not None else None
   out = {"scene": scene.name, "stages": m.stages, "iters": args.iters, "curves": {}}
   for name, model in (("LRR-Net+ (trained)", trained), ("LRR-Net+ (untrained)", untrained)):

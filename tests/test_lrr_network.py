@@ -62,10 +62,7 @@ def test_untrained_network_equals_solver(scene, learn):
   d = train.init_dictionary(x, cfg.model, 0)
   model = network.from_config(x, d, cfg.model)
   out = model(x)
-  m = cfg.model
-  ref = solver.solve_lrr(x, d, lam=m.lam, mu0=network.scaled_mu0(x, m.mu0_scale), rho=m.rho,
-                         mu_max=m.mu_max, eta=m.dict_step, iters=6,
-                         update_dictionary=learn, outlier_k=m.outlier_k)
+  ref = solver.solve_with_config(x, d, cfg.model, iters=6, update_dictionary=learn)
   scale = float(jnp.abs(ref.state.s_bn).max())
   np.testing.assert_allclose(np.asarray(out.s_bn), np.asarray(ref.state.s_bn), atol=1e-4 * scale)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrrjax.detectors import MethodSpec, register
-from lrrjax.lrr import admm, network, solver, train
+from lrrjax.lrr import admm, solver, train
 
 
 def _config(overrides):
@@ -26,11 +26,8 @@ def lrr_admm(scene, iters: int = 30, update_dictionary: bool = False, **override
   cfg = _config(overrides)
   x_bn = _x_bn(scene, cfg)
   d_bk = train.init_dictionary(x_bn, cfg.model, cfg.seed)
-  m = cfg.model
-  res = solver.solve_lrr(
-      x_bn, d_bk, lam=m.lam, mu0=network.scaled_mu0(x_bn, m.mu0_scale), rho=m.rho,
-      mu_max=m.mu_max, eta=m.dict_step, iters=int(iters),
-      update_dictionary=bool(update_dictionary), outlier_k=m.outlier_k)
+  res = solver.solve_with_config(x_bn, d_bk, cfg.model, iters=iters,
+                                 update_dictionary=update_dictionary)
   return np.asarray(admm.anomaly_scores(res.state.s_bn)).reshape(scene.height, scene.width)
 
 

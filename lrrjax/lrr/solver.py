@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lrrjax.lrr import admm
+from lrrjax.lrr import admm, network
 
 Array = jax.Array
 
@@ -53,3 +53,15 @@ def solve_lrr(x_bn: Array, d_bk: Array, *, lam: float = 0.1, mu0: float = 0.05,
                              learn_dictionary=update_dictionary,
                              outlier_k=outlier_k, with_trace=True)
   return SolverResult(state, trace)
+
+
+def solve_with_config(x_bn: Array, d_bk: Array, model_cfg, *, iters: int,
+                      update_dictionary: bool) -> SolverResult:
+  """:func:`solve_lrr` with the schedule of ``config.model`` (the network's own).
+
+  ``mu0 = model_cfg.mu0_scale / ||X||_2``, as :class:`network.LRRNetPlus` uses.
+  """
+  m = model_cfg
+  return solve_lrr(x_bn, d_bk, lam=m.lam, mu0=network.scaled_mu0(x_bn, m.mu0_scale),
+                   rho=m.rho, mu_max=m.mu_max, eta=m.dict_step, iters=int(iters),
+                   update_dictionary=bool(update_dictionary), outlier_k=m.outlier_k)

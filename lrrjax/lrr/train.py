@@ -99,12 +99,9 @@ def total_loss(terms: dict[str, Array], train_cfg) -> Array:
 
 def teacher_s(x_bn, model: network.LRRNetPlus, config) -> Array:
   """S (B, N) of the model-based solver after ``train.teacher_iters`` iterations."""
-  m = config.model
-  res = solver.solve_lrr(
-      x_bn, model.d0[...], lam=m.lam, mu0=network.scaled_mu0(x_bn, m.mu0_scale),
-      rho=m.rho, mu_max=m.mu_max, eta=m.dict_step, iters=int(config.train.teacher_iters),
-      update_dictionary=m.learn_dictionary, outlier_k=m.outlier_k)
-  return res.state.s_bn
+  return solver.solve_with_config(
+      x_bn, model.d0[...], config.model, iters=config.train.teacher_iters,
+      update_dictionary=config.model.learn_dictionary).state.s_bn
 
 
 def _trainable_filter(config):
