@@ -174,3 +174,30 @@ def test_multiplier_update_is_dual_ascent():
   y1n, y2n = admm.update_multipliers(x, dl, s, l, j, y1, y2, 2.0)
   np.testing.assert_allclose(y1n, y1 + 2 * (x - dl - s))
   np.testing.assert_allclose(y2n, y2 + 2 * (l - j))
+
+
+def test_solve_l_sparse_is_the_argmin():
+  rng = np.random.default_rng(11)
+  b, k, n, mu = 12, 5, 40, 0.7
+  x, s, y1 = (rng.normal(size=(b, n)) for _ in range(3))
+  j, w, y2, y3 = (rng.normal(size=(k, n)) for _ in range(4))
+  d = np.asarray(admm.project_atoms(jnp.asarray(rng.normal(size=(b, k)))), np.float64)
+  args = (x, s, d, j, w, y1, y2, y3)
+  got = np.asarray(admm.solve_l_sparse(*(jnp.asarray(a, jnp.float32) for a in args), mu),
+                   np.float64)
+  want = np.linalg.solve(d.T @ d + 2 * np.eye(k),
+                         d.T @ (x - s + y1 / mu) + j - y2 / mu + w - y3 / mu)
+  np.testing.assert_allclose(got, want, atol=1e-4)
+  # gradient of the augmented Lagrangian in L vanishes there
+  grad = (-d.T @ (y1 + mu * (x - d @ want - s)) + y2 + mu * (want - j)
+          + y3 + mu * (want - w))
+  assert np.abs(grad).max() < 1e-8
+
+
+def test_update_w_is_the_l1_prox():
+  rng = np.random.default_rng(12)
+  l, y3 = rng.normal(size=(2, 4, 9))
+  mu, tau = 2.0, 0.3
+  v = l + y3 / mu
+  got = np.asarray(admm.update_w(jnp.asarray(l), jnp.asarray(y3), mu, tau))
+  np.testing.assert_allclose(got, np.sign(v) * np.maximum(np.abs(v) - tau, 0), atol=1e-6)

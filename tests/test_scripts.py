@@ -61,3 +61,16 @@ def test_timing_script_reports_compile_and_run(data, tmp_path):
   rec = json.loads(out.read_text())["records"][0]
   assert rec["median_train_detect_s"] > 0 and rec["median_detect_trained_s"] > 0
   assert 0.0 <= rec["auc_df"] <= 1.0 and rec["max_rss_gib"] > 0
+
+
+def test_sweep_script_writes_model_and_score_variants(data, tmp_path):
+  out = tmp_path / "sweep"
+  _script("lrr_sweep").main(["--out", str(out), "--data-dir", str(data), "--iters", "20",
+                             "--models", "default,beta0.1"])
+  records = json.loads((out / "sweep.json").read_text())["records"]
+  variants = [r["variant"] for r in records]
+  assert variants == ["default", "rx-residual", "whitened-residual", "mean3x3", "beta0.1"]
+  assert all(0.0 <= r["auc_df"] <= 1.0 for r in records)
+  table = (out / "sweep.md").read_text()
+  best = max(r["auc_df"] for r in records if r["variant"] in ("default", "beta0.1"))
+  assert "| tiny |" in table and table.splitlines()[2].endswith(f"| {best:.4f} |")

@@ -195,8 +195,13 @@ def stage(state: AdmmState, x_bn: Array, params: StageParams, *,
 
 
 @highest
-def trace_of(prev: AdmmState, new: AdmmState, x_bn: Array, lam: Array) -> StageTrace:
-  """Diagnostics of one stage (for the solver trace and the network's per-stage view)."""
+def trace_of(prev: AdmmState, new: AdmmState, x_bn: Array, lam: Array,
+             beta: Array | float = 0.0) -> StageTrace:
+  """Diagnostics of one stage (for the solver trace and the network's per-stage view).
+
+  The objective is ``||L||_* + beta ||L||_1 + lam ||S||_{2,1}`` (``beta = 0``:
+  the LRR model). ``prev`` and ``new`` may be :class:`SparseAdmmState`.
+  """
   resid = x_bn - new.d_bk @ new.l_kn - new.s_bn
   sv = prox.singular_values(new.l_kn)
   nuc = jnp.sum(sv)
@@ -205,7 +210,7 @@ def trace_of(prev: AdmmState, new: AdmmState, x_bn: Array, lam: Array) -> StageT
   base = jnp.sqrt(jnp.sum(prev.l_kn ** 2) + jnp.sum(prev.s_bn ** 2))
   rank = jnp.sum(sv > 1e-3 * jnp.maximum(sv[0], 1e-30))
   return StageTrace(
-      objective=nuc + lam * col,
+      objective=nuc + beta * jnp.sum(jnp.abs(new.l_kn)) + lam * col,
       rel_residual=jnp.sqrt(jnp.sum(resid ** 2) / jnp.sum(x_bn ** 2)),
       rel_change=diff / jnp.maximum(base, 1e-12),
       rank=rank,
@@ -228,6 +233,94 @@ def unroll(x_bn: Array, d_bk: Array, params: StageParams, lam: Array, *,
     new = stage(state, x_bn, p, learn_dictionary=learn_dictionary,
                 outlier_k=outlier_k)
     out = trace_of(state, new, x_bn, lam) if with_trace else None
+    return new, out
+
+  return jax.lax.scan(body, state0, params)
+
+
+# ------------------------------------------------ the beta ||L||_1 variant --
+#
+#   min ||L||_* + beta ||L||_1 + lam ||S||_{2,1}  s.t.  X = D L + S
+#
+# (LRASR's model with our learnable dictionary). One more split W = L with
+# multiplier Y3; the stage is the one above plus the W step, and the L step
+# has (D^T D + 2 I) in place of (D^T D + I).
+
+
+class SparseAdmmState(NamedTuple):
+  """Iterate of the beta variant: :class:`AdmmState` plus ``W = L`` and ``Y3``."""
+  l_kn: Array
+  j_kn: Array
+  w_kn: Array    # auxiliary W = L (l1 split)
+  s_bn: Array
+  d_bk: Array
+  y1_bn: Array
+  y2_kn: Array
+  y3_kn: Array   # multiplier of L = W
+
+
+def init_sparse_state(x_bn: Array, d_bk: Array) -> SparseAdmmState:
+  """Zero iterate of the beta variant."""
+  s = init_state(x_bn, d_bk)
+  return SparseAdmmState(s.l_kn, s.j_kn, s.l_kn, s.s_bn, s.d_bk, s.y1_bn, s.y2_kn, s.y2_kn)
+
+
+def update_w(l_kn: Array, y3_kn: Array, mu: Array, tau_b: Array) -> Array:
+  """``W = argmin_W tau_b ||W||_1 + 1/2 ||W - (L + Y3/mu)||_F^2`` (soft threshold)."""
+  return prox.soft_threshold(l_kn + y3_kn / mu, tau_b)
+
+
+@highest
+def solve_l_sparse(x_bn: Array, s_bn: Array, d_bk: Array, j_kn: Array, w_kn: Array,
+                   y1_bn: Array, y2_kn: Array, y3_kn: Array, mu: Array) -> Array:
+  """Closed-form L step of the beta variant.
+
+  ``argmin_L <Y1, X - D L - S> + mu/2 ||X - D L - S||^2 + <Y2, L - J> + mu/2 ||L - J||^2``
+  ``+ <Y3, L - W> + mu/2 ||L - W||^2``
+  ``= (D^T D + 2 I)^{-1} [D^T (X - S + Y1/mu) + J - Y2/mu + W - Y3/mu]``,
+  formed as ``1/2 (D^T D / 2 + I)^{-1}`` by :func:`inv_gram_plus_identity`.
+  """
+  rhs_kn = (d_bk.T @ (x_bn - s_bn + y1_bn / mu) + j_kn - y2_kn / mu + w_kn
+            - y3_kn / mu)
+  return 0.5 * inv_gram_plus_identity(0.5 * (d_bk.T @ d_bk)) @ rhs_kn
+
+
+@highest
+def stage_sparse(state: SparseAdmmState, x_bn: Array, params: StageParams,
+                 tau_b: Array, *, learn_dictionary: bool = True,
+                 outlier_k: float = 3.0) -> SparseAdmmState:
+  """One ADMM iteration of the beta variant (``tau_b = beta / mu`` classically)."""
+  l_kn, _, _, s_bn, d_bk, y1_bn, y2_kn, y3_kn = state
+  mu = params.mu
+  j_kn = update_j(l_kn, y2_kn, mu, params.tau_l)
+  w_kn = update_w(l_kn, y3_kn, mu, tau_b)
+  l_kn = solve_l_sparse(x_bn, s_bn, d_bk, j_kn, w_kn, y1_bn, y2_kn, y3_kn, mu)
+  dl_bn = d_bk @ l_kn
+  s_bn = update_s(x_bn, dl_bn, y1_bn, mu, params.tau_s)
+  if learn_dictionary:
+    w_n = background_weights(x_bn - dl_bn, outlier_k)
+    d_bk = update_d(x_bn, s_bn, l_kn, d_bk, y1_bn, mu, params.eta, w_n)
+    dl_bn = d_bk @ l_kn
+  y1_bn, y2_kn = update_multipliers(x_bn, dl_bn, s_bn, l_kn, j_kn, y1_bn, y2_kn,
+                                    mu)
+  y3_kn = y3_kn + mu * (l_kn - w_kn)
+  return SparseAdmmState(l_kn, j_kn, w_kn, s_bn, d_bk, y1_bn, y2_kn, y3_kn)
+
+
+@highest
+def unroll_sparse(x_bn: Array, d_bk: Array, params: StageParams, lam: Array,
+                  beta: Array, *, learn_dictionary: bool = True,
+                  outlier_k: float = 3.0, with_trace: bool = False):
+  """:func:`unroll` for the beta variant, ``tau_b = beta / mu`` at every stage.
+
+  The trace objective is ``||L||_* + beta ||L||_1 + lam ||S||_{2,1}``.
+  """
+  state0 = init_sparse_state(x_bn, d_bk)
+
+  def body(state, p):
+    new = stage_sparse(state, x_bn, p, beta / p.mu, learn_dictionary=learn_dictionary,
+                       outlier_k=outlier_k)
+    out = trace_of(state, new, x_bn, lam, beta) if with_trace else None
     return new, out
 
   return jax.lax.scan(body, state0, params)

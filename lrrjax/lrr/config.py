@@ -19,6 +19,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.learn_dictionary = True  # False -> LRR-Net (frozen dictionary)
   c.model.tie_stages = False
   c.model.lam = 0.1                # lambda of ||S||_{2,1}
+  c.model.beta = 0.0               # beta ||L||_1 (LRASR-style); > 0: lrr-admm only
   c.model.mu0_scale = 10.0         # mu0 = mu0_scale / ||X||_2
   c.model.rho = 1.5
   c.model.mu_max = 1e6

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from lrrjax.errors import ConfigError
 from lrrjax.lrr import admm
 from lrrjax.lrr.precision import highest
 
@@ -174,7 +175,16 @@ def from_config(x_bn, d_bk, model_cfg, n_ref: int | None = None) -> LRRNetPlus:
   """Builds the network for the scene ``x_bn`` (B, N) from ``config.model``.
 
   ``n_ref`` defaults to N (restoring a checkpoint passes the saved one).
+
+  Raises:
+    ConfigError: ``model.beta > 0``: the ``beta ||L||_1`` variant is in the
+      model-based solver (``lrr-admm``) only; it did not help enough to unroll
+      (BUILD_NOTES.md, "The beta ||L||_1 variant").
   """
+  if float(model_cfg.get("beta", 0.0)) != 0.0:
+    raise ConfigError(
+        f"model.beta={model_cfg.beta}: the beta ||L||_1 variant is supported by "
+        "the model-based solver (method lrr-admm) only, not by LRR-Net/LRR-Net+")
   return LRRNetPlus(
       np.asarray(d_bk), stages=model_cfg.stages, lam=model_cfg.lam,
       mu0_scale=model_cfg.mu0_scale,
