@@ -33,6 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.lr = 0.05
   c.train.dict_lr_scale = 0.01     # D0 learning rate = lr * dict_lr_scale
   c.train.batch_pixels = 2048      # random pixels per step (0 = the whole scene)
+  c.train.data_parallel = False    # split pixels over all devices (jax.sharding)
   c.train.plateau_window = 5       # unsupervised stop: loss plateau over this many steps
   c.train.plateau_tol = 1e-3       # ... relative improvement below this
   c.train.train_dictionary = True  # D0 trainable (only with learn_dictionary)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lrrjax.detectors import MethodSpec, register
-from lrrjax.lrr import admm, solver, train
+from lrrjax.lrr import admm, sharding, solver, train
 
 
 def _config(overrides):
@@ -36,6 +36,8 @@ def lrrnet_plus(scene, workdir=None, progress=None, **overrides):
   cfg = _config(overrides)
   x_bn = _x_bn(scene, cfg)
   result = train.train(x_bn, cfg, workdir=workdir, progress=progress)
+  if cfg.train.data_parallel:  # score pixel-parallel too (lrrjax.lrr.sharding)
+    x_bn = sharding.shard_pixels(x_bn)
   return train.detect(result.model, x_bn).reshape(scene.height, scene.width)
 
 

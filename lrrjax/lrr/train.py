@@ -34,7 +34,7 @@ from flax import nnx
 
 from lrrjax import dictionary
 from lrrjax.errors import ConfigError
-from lrrjax.lrr import admm, network, prox, solver
+from lrrjax.lrr import admm, network, prox, sharding, solver
 from lrrjax.lrr.precision import highest
 
 Array = jax.Array
@@ -153,13 +153,22 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   as an uninterrupted run (the pixel batch of each step is fixed by (seed, step)).
   """
   t0 = time.perf_counter()
-  x_bn = jnp.asarray(x_bn, jnp.float32)
-  model = build_model(x_bn, config)
   tcfg = config.train
+  mesh = sharding.pixel_mesh() if tcfg.get("data_parallel", False) else None
+  if mesh is not None:
+    # The dictionary initialisation reads the host copy; every jitted step
+    # below runs on pixel-sharded data with replicated parameters.
+    model = build_model(np.asarray(x_bn, np.float32), config)
+    x_bn = sharding.shard_pixels(x_bn, mesh)
+  else:
+    x_bn = jnp.asarray(x_bn, jnp.float32)
+    model = build_model(x_bn, config)
   if tcfg.steps < 0:
     raise ConfigError(f"train.steps={tcfg.steps} must be >= 0")
   wrt = _trainable_filter(config)
   graphdef, params, rest = nnx.split(model, wrt, ...)
+  if mesh is not None:
+    params, rest = jax.device_put((params, rest), sharding.replicated(mesh))
   d0_shape = model.d0[...].shape
   # Adam moves every coordinate by ~lr per step whatever its scale: fine for the
   # log-parameters, but an atom entry is ~1/sqrt(B), so D0 gets lr * dict_lr_scale.
@@ -170,6 +179,8 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
       {"log": optax.adam(tcfg.lr), "dict": optax.adam(tcfg.lr * tcfg.dict_lr_scale)},
       labels), max_consecutive_errors=10)
   opt_state = tx.init(params)
+  if mesh is not None:
+    opt_state = jax.device_put(opt_state, sharding.replicated(mesh))
   lam = config.model.lam
   history: dict[str, list] = {"step": [], "loss": [], "rel_mse": [], "lowrank": [],
                               "sparse": [], "finite": []}
@@ -185,11 +196,15 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
         opt_state=ocp.args.StandardRestore(opt_state),
         meta=ocp.args.JsonRestore()))
     params, opt_state = restored["params"], restored["opt_state"]
+    if mesh is not None:
+      params, opt_state = jax.device_put((params, opt_state), sharding.replicated(mesh))
     history = restored["meta"]["history"]
     start = step
 
   n_pix = x_bn.shape[1]
   batch = n_pix if tcfg.batch_pixels <= 0 else min(int(tcfg.batch_pixels), n_pix)
+  if mesh is not None:
+    sharding.check_divisible(batch, mesh, "batch pixels (train.batch_pixels)")
   key = jax.random.PRNGKey(config.seed)
 
   lam_eff = lam * np.sqrt(model.n_ref / batch)
@@ -219,6 +234,10 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
       sb = None if s_teacher is None else s_teacher[:, idx]
     else:
       xb_bn, sb = x_bn, s_teacher
+    if mesh is not None:  # keep the batch split along pixels (data parallel)
+      xb_bn = jax.lax.with_sharding_constraint(xb_bn, sharding.pixel_sharding(mesh))
+      if sb is not None:
+        sb = jax.lax.with_sharding_constraint(sb, sharding.pixel_sharding(mesh))
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, xb_bn, sb)
     finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
     updates, s = tx.update(grads, s, p)
@@ -260,6 +279,8 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     mngr.wait_until_finished()
     (pathlib.Path(workdir) / "lrr_config.json").write_text(config.to_json(indent=2))
     mngr.close()
+  if mesh is not None:  # hand back an ordinary single-device model
+    params, rest = jax.tree.map(jnp.asarray, jax.device_get((params, rest)))
   model = nnx.merge(graphdef, params, rest)
   return TrainResult(model, history, time.perf_counter() - t0, step)
 
