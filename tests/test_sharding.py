@@ -1,10 +1,12 @@
-"""Sharded (pixel-parallel) inference equals single-device inference.
+"""Sharded (pixel-parallel) inference and training equal single-device runs.
 
-Runs in a subprocess with two virtual CPU devices (the XLA flag must be set
-before JAX starts, so it cannot run in the test process itself).
+Runs in subprocesses: two virtual CPU devices in one process (the XLA flag must
+be set before JAX starts, so it cannot run in the test process itself), and two
+processes joined by ``jax.distributed`` over localhost (CPU collectives: gloo).
 """
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -83,3 +85,49 @@ def test_data_parallel_training_matches_single_device():
                         text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "sharded-train-ok" in proc.stdout
+
+
+DISTRIBUTED_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, jax
+    try:
+      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except Exception:  # newer JAX: gloo is the default CPU collectives
+      pass
+    jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+    assert jax.process_count() == 2 and len(jax.devices()) == 2
+    from lrrjax import synthetic
+    from lrrjax.lrr import sharding, train
+    scene = synthetic.make_scene(24, 24, 30, n_targets=6, seed=3)
+    x = scene.x_bn("global")
+    base = {"model.per_cluster": 2, "model.n_clusters": 5, "model.stages": 4,
+            "train.steps": 3, "train.batch_pixels": 256, "train.plateau_window": 10}
+    ref = train.train(x, train.config_with(base))          # this process alone
+    par = train.train(x, train.config_with({**base, "train.data_parallel": True}))
+    np.testing.assert_allclose(par.history["loss"], ref.history["loss"], rtol=2e-3)
+    a = train.detect(ref.model, x)
+    b = train.detect(par.model, sharding.shard_pixels(x))  # shards on both processes
+    assert b.shape == a.shape
+    np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * float(a.max()))
+    print("distributed-ok", jax.process_index())
+""")
+
+
+def test_two_processes_train_and_detect_over_jax_distributed():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    port = s.getsockname()[1]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  procs = [subprocess.Popen([sys.executable, "-c", DISTRIBUTED_SCRIPT, f"localhost:{port}", str(i)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outs = []
+  try:
+    for proc in procs:
+      outs.append(proc.communicate(timeout=300))
+  finally:
+    for proc in procs:
+      proc.kill()
+  for i, (proc, (out, err)) in enumerate(zip(procs, outs)):
+    assert proc.returncode == 0, err[-3000:]
+    assert f"distributed-ok {i}" in out

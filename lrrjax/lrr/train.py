@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import multihost_utils
 
 import ml_collections
 import numpy as np
@@ -222,8 +223,11 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
           jnp.sum(sb_teacher ** 2), 1e-30)
     return total_loss(terms, tcfg), terms
 
+  # The scene and the teacher are arguments, not closed-over constants: no
+  # copy of the scene is baked into the program, and a pixel-sharded array that
+  # spans several processes (jax.distributed) can be passed at all.
   @jax.jit
-  def train_step(p, s, step):
+  def train_step(p, s, step, x_bn, s_teacher):
     if batch < n_pix:
       # A fresh random pixel subset every step, fixed by (seed, step): a resumed
       # run sees the same batches as an uninterrupted one.
@@ -259,7 +263,8 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     inspect(step, nnx.merge(graphdef, params, rest))
   done = plateaued(history["loss"], tcfg.plateau_window, tcfg.plateau_tol)
   while step < tcfg.steps and not done:
-    params, opt_state, loss, terms, finite = train_step(params, opt_state, step)
+    params, opt_state, loss, terms, finite = train_step(params, opt_state, step, x_bn,
+                                                        s_teacher)
     step += 1
     history["step"].append(step)
     history["loss"].append(float(loss))
@@ -316,9 +321,16 @@ def restore(workdir, x_bn=None) -> tuple[network.LRRNetPlus, ml_collections.Conf
 
 
 def detect(model: network.LRRNetPlus, x_bn) -> np.ndarray:
-  """Anomaly scores (N,) of a trained (or untrained) network on ``x_bn``."""
+  """Anomaly scores (N,) of a trained (or untrained) network on ``x_bn``.
+
+  ``x_bn`` may be pixel-sharded (:func:`lrrjax.lrr.sharding.shard_pixels`);
+  when its shards live on several processes, every process gets all N scores.
+  """
   graphdef, state = nnx.split(model)
-  return np.asarray(_scores_impl(graphdef, state, jnp.asarray(x_bn, jnp.float32)))
+  scores = _scores_impl(graphdef, state, jnp.asarray(x_bn, jnp.float32))
+  if not scores.is_fully_addressable:
+    scores = multihost_utils.process_allgather(scores, tiled=True)
+  return np.asarray(scores)
 
 
 def _scores_fn(graphdef, state, x_bn):
