@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 SCRIPT = textwrap.dedent("""
     import numpy as np, jax
     from lrrjax import synthetic
@@ -102,23 +104,28 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
     base = {"model.per_cluster": 2, "model.n_clusters": 5, "model.stages": 4,
             "train.steps": 3, "train.batch_pixels": 256, "train.plateau_window": 10}
     ref = train.train(x, train.config_with(base))          # this process alone
-    par = train.train(x, train.config_with({**base, "train.data_parallel": True}))
+    par = train.train(x, train.config_with({**base, "train.data_parallel": True}),
+                      workdir=sys.argv[3])                 # one orbax checkpoint, both processes
     np.testing.assert_allclose(par.history["loss"], ref.history["loss"], rtol=2e-3)
     a = train.detect(ref.model, x)
     b = train.detect(par.model, sharding.shard_pixels(x))  # shards on both processes
     assert b.shape == a.shape
     np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * float(a.max()))
+    if jax.process_index() == 0:
+      np.save(sys.argv[3] + "/scores.npy", b)
     print("distributed-ok", jax.process_index())
 """)
 
 
-def test_two_processes_train_and_detect_over_jax_distributed():
+def test_two_processes_train_and_detect_over_jax_distributed(tmp_path):
+  """Data-parallel training over two processes; its checkpoint restores in one."""
   with socket.socket() as s:
     s.bind(("localhost", 0))
     port = s.getsockname()[1]
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
-  procs = [subprocess.Popen([sys.executable, "-c", DISTRIBUTED_SCRIPT, f"localhost:{port}", str(i)],
+  procs = [subprocess.Popen([sys.executable, "-c", DISTRIBUTED_SCRIPT, f"localhost:{port}", str(i),
+                             str(tmp_path)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for i in range(2)]
   outs = []
@@ -131,3 +138,9 @@ def test_two_processes_train_and_detect_over_jax_distributed():
   for i, (proc, (out, err)) in enumerate(zip(procs, outs)):
     assert proc.returncode == 0, err[-3000:]
     assert f"distributed-ok {i}" in out
+  from lrrjax import synthetic  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import train  # pylint: disable=import-outside-toplevel
+  model, _ = train.restore(tmp_path)
+  x = synthetic.make_scene(24, 24, 30, n_targets=6, seed=3).x_bn("global")
+  np.testing.assert_allclose(train.detect(model, x), np.load(tmp_path / "scores.npy"),
+                             rtol=1e-4, atol=1e-6)
