@@ -147,10 +147,7 @@ def main(argv=None):
   ap.add_argument("--data-dir", default=None)
   args = ap.parse_args(argv)
   data = pathlib.Path(args.data_dir) if args.data_dir else io.data_dir()
-  scenes = io.list_scenes(data)
-  if args.scenes:
-    wanted = set(args.scenes.split(","))
-    scenes = [p for p in scenes if p.stem in wanted]
+  scenes = io.list_scenes(data, args.scenes)
   models = args.models.split(",")
   unknown = [m for m in models if m not in MODELS]
   if unknown:

@@ -823,15 +823,31 @@ def data_dir() -> pathlib.Path:
   return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
-def list_scenes(folder: PathLike | None = None) -> list[pathlib.Path]:
+def list_scenes(folder: PathLike | None = None,
+                names: str | list[str] | None = None) -> list[pathlib.Path]:
   """Sorted ``.mat``, ``.npz`` and ``.hdr`` files in ``folder`` (default :func:`data_dir`).
 
-  Hidden files and README*/SOURCES* are ignored; not recursive.
+  Hidden files and README*/SOURCES* are ignored; not recursive. ``names``
+  (file stems, a list or one comma-separated string; empty = all) keeps only
+  those scenes.
 
   Raises:
-    SceneError: the folder does not exist.
+    SceneError: the folder does not exist, or a name in ``names`` is not a
+      scene there.
   """
   folder = pathlib.Path(folder) if folder is not None else data_dir()
+  found = _scene_files(folder)
+  if not names:
+    return found
+  wanted = [n for n in (names.split(",") if isinstance(names, str) else names) if n]
+  missing = sorted(set(wanted) - {p.stem for p in found})
+  if missing:
+    raise SceneError(f"scene(s) {missing} not found in {folder}; "
+                     f"available: {[p.stem for p in found]}")
+  return [p for p in found if p.stem in set(wanted)]
+
+
+def _scene_files(folder: pathlib.Path) -> list[pathlib.Path]:
   if not folder.is_dir():
     raise SceneError(f"{folder}: scene folder not found")
   out = []

@@ -183,15 +183,22 @@ def stage(state: AdmmState, x_bn: Array, params: StageParams, *,
   mu = params.mu
   j_kn = update_j(l_kn, y2_kn, mu, params.tau_l)
   l_kn = solve_l(x_bn, s_bn, d_bk, j_kn, y1_bn, y2_kn, mu)
-  dl_bn = d_bk @ l_kn
-  s_bn = update_s(x_bn, dl_bn, y1_bn, mu, params.tau_s)
-  if learn_dictionary:
-    w_n = background_weights(x_bn - dl_bn, outlier_k)
-    d_bk = update_d(x_bn, s_bn, l_kn, d_bk, y1_bn, mu, params.eta, w_n)
-    dl_bn = d_bk @ l_kn
+  s_bn, d_bk, dl_bn = _s_and_atom_steps(x_bn, l_kn, d_bk, y1_bn, params,
+                                        learn_dictionary, outlier_k)
   y1_bn, y2_kn = update_multipliers(x_bn, dl_bn, s_bn, l_kn, j_kn, y1_bn, y2_kn,
                                     mu)
   return AdmmState(l_kn, j_kn, s_bn, d_bk, y1_bn, y2_kn)
+
+
+def _s_and_atom_steps(x_bn, l_kn, d_bk, y1_bn, params, learn_dictionary, outlier_k):
+  """The S step, then (optionally) the robust atom step; returns (S, D, D L)."""
+  dl_bn = d_bk @ l_kn
+  s_bn = update_s(x_bn, dl_bn, y1_bn, params.mu, params.tau_s)
+  if learn_dictionary:
+    w_n = background_weights(x_bn - dl_bn, outlier_k)
+    d_bk = update_d(x_bn, s_bn, l_kn, d_bk, y1_bn, params.mu, params.eta, w_n)
+    dl_bn = d_bk @ l_kn
+  return s_bn, d_bk, dl_bn
 
 
 @highest
@@ -295,12 +302,8 @@ def stage_sparse(state: SparseAdmmState, x_bn: Array, params: StageParams,
   j_kn = update_j(l_kn, y2_kn, mu, params.tau_l)
   w_kn = update_w(l_kn, y3_kn, mu, tau_b)
   l_kn = solve_l_sparse(x_bn, s_bn, d_bk, j_kn, w_kn, y1_bn, y2_kn, y3_kn, mu)
-  dl_bn = d_bk @ l_kn
-  s_bn = update_s(x_bn, dl_bn, y1_bn, mu, params.tau_s)
-  if learn_dictionary:
-    w_n = background_weights(x_bn - dl_bn, outlier_k)
-    d_bk = update_d(x_bn, s_bn, l_kn, d_bk, y1_bn, mu, params.eta, w_n)
-    dl_bn = d_bk @ l_kn
+  s_bn, d_bk, dl_bn = _s_and_atom_steps(x_bn, l_kn, d_bk, y1_bn, params,
+                                        learn_dictionary, outlier_k)
   y1_bn, y2_kn = update_multipliers(x_bn, dl_bn, s_bn, l_kn, j_kn, y1_bn, y2_kn,
                                     mu)
   y3_kn = y3_kn + mu * (l_kn - w_kn)
