@@ -179,7 +179,7 @@ def from_config(x_bn, d_bk, model_cfg, n_ref: int | None = None) -> LRRNetPlus:
   Raises:
     ConfigError: ``model.beta > 0``: the ``beta ||L||_1`` variant is in the
       model-based solver (``lrr-admm``) only; it did not help enough to unroll
-      (BUILD_NOTES.md, "The beta ||L||_1 variant").
+      (BUILD_NOTES.md, "How far the LRR model goes").
   """
   if float(model_cfg.get("beta", 0.0)) != 0.0:
     raise ConfigError(
