@@ -71,6 +71,26 @@ def test_sweep_script_writes_model_and_score_variants(data, tmp_path):
   variants = [r["variant"] for r in records]
   assert variants == ["default", "rx-residual", "whitened-residual", "mean3x3", "beta0.1"]
   assert all(0.0 <= r["auc_df"] <= 1.0 for r in records)
+  fa = records[0]["false_alarms"]
+  gt = synthetic.make_scene(24, 24, 20, n_targets=6, seed=2).gt
+  assert fa["anomaly_pixels"] == int(gt.sum())
+  assert 0 < fa["largest_block"] <= fa["background_above_p99"]
+  assert 0 <= fa["anomaly_above_p99"] <= fa["anomaly_pixels"]
   table = (out / "sweep.md").read_text()
   best = max(r["auc_df"] for r in records if r["variant"] in ("default", "beta0.1"))
   assert "| tiny |" in table and table.splitlines()[2].endswith(f"| {best:.4f} |")
+
+
+def test_false_alarm_profile_counts_blocks_and_targets():
+  scores = np.random.default_rng(0).random((20, 20))   # background in [0, 1)
+  scores[0, 0:3] = 5.0              # a 3-pixel bright background block
+  scores[15, 15] = 4.0              # one isolated bright background pixel
+  labels = np.zeros((20, 20), bool)
+  labels[10, 10] = labels[10, 11] = True
+  scores[10, 10], scores[10, 11] = 4.5, 0.5   # one target above the background's p99, one not
+  fa = _script("lrr_sweep").false_alarm_profile(scores.ravel(), labels.ravel(), 20, 20)
+  # 398 background pixels: the 4 bright ones are the top 1%, p99 falls just below them
+  assert 1.0 < fa["background_p99"] < 4.0
+  assert fa["background_above_p99"] == 4 and fa["largest_block"] == 3
+  assert fa["anomaly_pixels"] == 2 and fa["anomaly_above_p99"] == 1
+  assert fa["anomaly_median"] == 2.5
