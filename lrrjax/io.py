@@ -829,7 +829,7 @@ def list_scenes(folder: PathLike | None = None,
 
   Hidden files and README*/SOURCES* are ignored; not recursive. ``names``
   (file stems, a list or one comma-separated string; empty = all) keeps only
-  those scenes.
+  those scenes, in the order given.
 
   Raises:
     SceneError: the folder does not exist, or a name in ``names`` is not a
@@ -844,7 +844,8 @@ def list_scenes(folder: PathLike | None = None,
   if missing:
     raise SceneError(f"scene(s) {missing} not found in {folder}; "
                      f"available: {[p.stem for p in found]}")
-  return [p for p in found if p.stem in set(wanted)]
+  by_stem = {p.stem: p for p in found}
+  return [by_stem[n] for n in dict.fromkeys(wanted)]
 
 
 def _scene_files(folder: pathlib.Path) -> list[pathlib.Path]:

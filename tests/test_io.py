@@ -532,7 +532,7 @@ def test_list_scenes_and_data_dir(tmp_path, monkeypatch):
   assert [p.name for p in io.list_scenes(tmp_path)] == ["a.npz", "b.mat", "c.hdr"]
   with pytest.raises(SceneError, match="scene folder not found"):
     io.list_scenes(tmp_path / "nope")
-  assert [p.name for p in io.list_scenes(tmp_path, "c,a")] == ["a.npz", "c.hdr"]
+  assert [p.name for p in io.list_scenes(tmp_path, "c,a")] == ["c.hdr", "a.npz"]
   assert [p.name for p in io.list_scenes(tmp_path, ["b"])] == ["b.mat"]
   assert len(io.list_scenes(tmp_path, "")) == 3
   with pytest.raises(SceneError, match=r"\['zz'\] not found.*available: \['a', 'b', 'c'\]"):
