@@ -125,8 +125,7 @@ def main(argv=None):
   ap.add_argument("--scenes", default="", help="comma-separated scene names (default: all)")
   ap.add_argument("--data-dir", default=None)
   args = ap.parse_args(argv)
-  data = pathlib.Path(args.data_dir) if args.data_dir else io.data_dir()
-  scenes = io.list_scenes(data, args.scenes)
+  scenes = io.list_scenes(args.data_dir, args.scenes)  # no --data-dir: io.data_dir()
   variants = args.variants.split(",")
   unknown = [v for v in variants if v not in VARIANTS]
   if unknown:

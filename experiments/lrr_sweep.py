@@ -171,8 +171,7 @@ def main(argv=None):
   ap.add_argument("--iters", type=int, default=100, help="ADMM iterations (the teacher's)")
   ap.add_argument("--data-dir", default=None)
   args = ap.parse_args(argv)
-  data = pathlib.Path(args.data_dir) if args.data_dir else io.data_dir()
-  scenes = io.list_scenes(data, args.scenes)
+  scenes = io.list_scenes(args.data_dir, args.scenes)  # no --data-dir: io.data_dir()
   models = args.models.split(",")
   unknown = [m for m in models if m not in MODELS]
   if unknown:

@@ -39,14 +39,18 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_pixel_sharded_detect_matches_single_device():
+def _run_on_two_virtual_devices(script: str, marker: str) -> None:
+  """Runs ``script`` in a fresh Python with two virtual CPU devices; it must print ``marker``."""
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
              JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+  proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                         text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "sharded-ok" in proc.stdout
+  assert marker in proc.stdout
 
+
+def test_pixel_sharded_detect_matches_single_device():
+  _run_on_two_virtual_devices(SCRIPT, "sharded-ok")
 
 
 TRAIN_SCRIPT = textwrap.dedent("""
@@ -81,12 +85,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
 
 
 def test_data_parallel_training_matches_single_device():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-             JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT], env=env, capture_output=True,
-                        text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "sharded-train-ok" in proc.stdout
+  _run_on_two_virtual_devices(TRAIN_SCRIPT, "sharded-train-ok")
 
 
 DISTRIBUTED_SCRIPT = textwrap.dedent("""

@@ -156,14 +156,11 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
   t0 = time.perf_counter()
   tcfg = config.train
   mesh = sharding.pixel_mesh() if tcfg.get("data_parallel", False) else None
-  if mesh is not None:
-    # The dictionary initialisation reads the host copy; every jitted step
-    # below runs on pixel-sharded data with replicated parameters.
-    model = build_model(np.asarray(x_bn, np.float32), config)
-    x_bn = sharding.shard_pixels(x_bn, mesh)
-  else:
-    x_bn = jnp.asarray(x_bn, jnp.float32)
-    model = build_model(x_bn, config)
+  # The dictionary initialisation reads the host copy; with a mesh, every jitted
+  # step below runs on pixel-sharded data with replicated parameters.
+  model = build_model(x_bn, config)
+  x_bn = (sharding.shard_pixels(x_bn, mesh) if mesh is not None
+          else jnp.asarray(x_bn, jnp.float32))
   if tcfg.steps < 0:
     raise ConfigError(f"train.steps={tcfg.steps} must be >= 0")
   wrt = _trainable_filter(config)
