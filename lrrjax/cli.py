@@ -26,7 +26,7 @@ from lrrjax import provenance
 from lrrjax.errors import ConfigError, LrrjaxError, SceneError
 
 DEFAULT_METHOD = "lrrnet-plus"
-DEFAULT_BENCHMARK_METHODS = ("grx", "lrx", "crd", "lrasr", "lrr-admm", "lrrnet", "lrrnet-plus",
+DEFAULT_BENCHMARK_METHODS = ("grx", "lrx", "crd", "aed", "lrasr", "lrr-admm", "lrrnet", "lrrnet-plus",
                              "auto-ad")
 TRAINED_METHODS = ("lrrnet-plus",)
 

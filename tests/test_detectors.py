@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 
 from lrrjax import detectors, metrics
-from lrrjax.detectors import _window, crd, lrasr, rx
+from lrrjax.detectors import _pca, _window, aed, crd, lrasr, rx
 from lrrjax.errors import ConfigError
 
 
@@ -94,17 +94,43 @@ def test_global_rx_reference_auc(data_dir, name, want):
 
 # ------------------------------------------------------------- windows --
 
-@pytest.mark.parametrize("inner,outer,ridge", [(3, 9, 1e-3), (1, 5, 1e-2), (3, 7, 1e-1)])
-def test_local_rx_matches_naive_oracle_incl_borders(inner, outer, ridge):
-  x = _cube()
-  got = rx.local_rx(x, inner=inner, outer=outer, ridge=ridge, chunk=37)
+@pytest.mark.parametrize("inner,outer,ridge,b", [(3, 9, 1e-3, 8), (1, 5, 1e-2, 8), (3, 7, 1e-1, 8),
+                                                  (1, 5, 1e-2, 30)])
+def test_local_rx_matches_naive_oracle_incl_borders(inner, outer, ridge, b):
+  # b = 8 <= n: p x p Cholesky; b = 30 > n = 24: the ring-space identity.
+  x = _cube(b=b)
+  got = rx.local_rx(x, inner=inner, outer=outer, ridge=ridge, n_components=None, chunk=37)
   want = _lrx_oracle(x, inner, outer, ridge)
   np.testing.assert_allclose(got, want, rtol=2e-4)
 
 
-@pytest.mark.parametrize("inner,outer", [(3, 9), (1, 5)])
+def test_local_rx_legacy_setting_is_the_all_band_3_9_detector():
+  x = _cube()
+  np.testing.assert_allclose(rx.local_rx(x, **rx.LEGACY_LRX), _lrx_oracle(x, 3, 9, 1e-3),
+                             rtol=2e-4)
+
+
+def _pca_np(x, p):
+  """float64 whitened principal components via the SVD of the centred pixels."""
+  h, w, b = x.shape
+  xc = x.reshape(-1, b).astype(np.float64)
+  xc -= xc.mean(0)
+  u, s, _ = np.linalg.svd(xc, full_matrices=False)
+  return (u[:, :p] * np.sqrt(h * w)).reshape(h, w, p)  # = xc V_p / sqrt(e_p)
+
+
+def test_local_rx_on_principal_components_matches_oracle():
+  x = _cube(14, 15, 12)
+  got = rx.local_rx(x, inner=3, outer=7, ridge=1e-3, n_components=5)
+  want = _lrx_oracle(_pca_np(x, 5), 3, 7, 1e-3)  # the score ignores the PCs' signs
+  np.testing.assert_allclose(got, want, rtol=1e-3)
+  t = _pca.principal_components(x, 5)
+  np.testing.assert_allclose(np.abs(t), np.abs(_pca_np(x, 5)), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("inner,outer", [(3, 9), (1, 5), (crd.DEFAULT_INNER, crd.DEFAULT_OUTER)])
 def test_crd_matches_naive_oracle_incl_borders(inner, outer):
-  x = _cube(b=80)  # n = 72 / 24 ring pixels < B = 80 bands, as in real scenes
+  x = _cube(14, 15, b=80)  # n = 72 / 24 / 48 ring pixels < B = 80 bands, as in real scenes
   for lam in (1e-6, 1e-2):
     got = crd.crd(x, inner=inner, outer=outer, lam=lam, chunk=50)
     want = _crd_oracle(x, inner, outer, lam)
@@ -141,18 +167,19 @@ def test_window_errors(inner, outer, msg):
 
 def test_bad_ridge_and_lam():
   with pytest.raises(ConfigError, match="ridge"):
-    rx.local_rx(_cube(), ridge=0.0)
+    rx.local_rx(_cube(), inner=3, outer=7, ridge=0.0)
   with pytest.raises(ConfigError, match="lam"):
-    crd.crd(_cube(), lam=-1.0)
+    crd.crd(_cube(), inner=3, outer=9, lam=-1.0)
 
 
 def test_local_detectors_find_planted_anomaly():
   rng = np.random.default_rng(3)
-  x = rng.random((16 * 16, 4)) @ rng.random((4, 90)) + 0.01 * rng.normal(size=(256, 90))
-  x = x.reshape(16, 16, 90).astype(np.float32)
-  x[8, 8] = rng.random(90) * 2.0
-  for s in (rx.local_rx(x), crd.crd(x), rx.global_rx(x)):
-    assert np.unravel_index(np.argmax(s), s.shape) == (8, 8)
+  x = rng.random((24 * 24, 4)) @ rng.random((4, 90)) + 0.01 * rng.normal(size=(576, 90))
+  x = x.reshape(24, 24, 90).astype(np.float32)
+  x[12, 12] = rng.random(90) * 2.0
+  for s in (rx.local_rx(x), crd.crd(x), rx.global_rx(x), rx.local_rx(x, **rx.LEGACY_LRX),
+            crd.crd(x, **crd.LEGACY_CRD)):
+    assert np.unravel_index(np.argmax(s), s.shape) == (12, 12)
 
 
 # ---------------------------------------------------------------- LRASR --
@@ -216,14 +243,14 @@ def test_lrasr_bad_params():
 
 def test_registry_lists_classical_methods_and_runs():
   names = detectors.available_methods()
-  assert {"grx", "lrx", "crd", "lrasr"} <= set(names)
+  assert {"grx", "lrx", "crd", "lrasr", "aed"} <= set(names)
   assert set(detectors.METHODS) == set(names)
   spec = detectors.get_method("grx")
   assert isinstance(spec, detectors.MethodSpec) and spec.description
   scene = types.SimpleNamespace(cube=_cube(), gt=None, name="t")
-  s = detectors.run_method("lrx", scene, outer=7)
+  s = detectors.run_method("lrx", scene, inner=3, outer=7, n_components=None)
   assert s.shape == (12, 13) and s.dtype == np.float32
-  np.testing.assert_allclose(s, rx.local_rx(scene.cube, outer=7))
+  np.testing.assert_allclose(s, rx.local_rx(scene.cube, inner=3, outer=7, n_components=None))
 
 
 def test_registry_errors():
@@ -250,3 +277,91 @@ def test_register_new_method_and_reregister_same_fn():
     assert out.dtype == np.float32 and np.all(out == 2)
   finally:
     detectors._METHODS.pop("test-fake", None)
+
+
+def test_bad_input_errors_name_parameter_and_scene():
+  small = types.SimpleNamespace(cube=_cube(), gt=None, name="tiny")  # 12 x 13 x 8
+  with pytest.raises(ConfigError, match=r"scene 'tiny'.*outer=19.*larger than the scene"):
+    detectors.run_method("lrx", small)
+  with pytest.raises(ConfigError, match=r"scene 'tiny'.*outer=13.*larger than the scene"):
+    detectors.run_method("crd", small)
+  big = types.SimpleNamespace(cube=_cube(20, 21, 8), gt=None, name="few-bands")
+  with pytest.raises(ConfigError, match=r"scene 'few-bands'.*n_components=20.*band count B=8"):
+    detectors.run_method("lrx", big)
+  with pytest.raises(ConfigError, match=r"scene 'few-bands'.*n_components=9.*B=8"):
+    detectors.run_method("aed", big, n_components=9)
+  with pytest.raises(ConfigError, match="area"):
+    aed.aed(big.cube, area=0)
+  with pytest.raises(ConfigError, match="sigma_r"):
+    aed.aed(big.cube, sigma_r=0.0)
+  with pytest.raises(ConfigError, match="iterations"):
+    aed.aed(big.cube, iterations=0)
+
+
+# ------------------------------------------------------------------ AED --
+
+def _rf_np(img, guide, sigma_s, sigma_r, iterations):
+  """Domain transform recursive filter, a plain float64 transcription."""
+  f = img.astype(np.float64).copy()
+  g = guide.astype(np.float64)
+  h, w = f.shape
+  dh = np.ones((h, w))
+  dv = np.ones((h, w))
+  dh[:, 1:] += sigma_s / sigma_r * np.abs(np.diff(g, axis=1)).sum(2)
+  dv[1:, :] += sigma_s / sigma_r * np.abs(np.diff(g, axis=0)).sum(2)
+  for i in range(iterations):
+    sig = sigma_s * np.sqrt(3) * 2 ** (iterations - i - 1) / np.sqrt(4 ** iterations - 1)
+    a = np.exp(-np.sqrt(2) / sig)
+    for img_, d in ((f, dh), (f.T, dv.T)):
+      v = a ** d
+      for j in range(1, img_.shape[1]):
+        img_[:, j] += v[:, j] * (img_[:, j - 1] - img_[:, j])
+      for j in range(img_.shape[1] - 2, -1, -1):
+        img_[:, j] += v[:, j + 1] * (img_[:, j + 1] - img_[:, j])
+  return f
+
+
+def test_domain_transform_matches_numpy_transcription():
+  rng = np.random.default_rng(0)
+  img, guide = rng.random((9, 11)), rng.random((9, 11, 2))
+  guide[:, 6:] += 3.0  # a strong edge: nothing leaks across it
+  for sigma_s, sigma_r, k in ((5.0, 0.5, 3), (2.0, 1.0, 1)):
+    got = aed.domain_transform_rf(img, guide, sigma_s, sigma_r, k)
+    np.testing.assert_allclose(got, _rf_np(img, guide, sigma_s, sigma_r, k), rtol=1e-5, atol=1e-6)
+  step = np.zeros((9, 11))
+  step[:, 6:] = 1.0
+  out = aed.domain_transform_rf(step, guide, 5.0, 0.5, 3)
+  assert out[:, :6].max() < 1e-3 and out[:, 6:].min() > 1 - 1e-3
+
+
+def test_attribute_residual_keeps_only_small_structures():
+  f = np.zeros((20, 20))
+  f[2:5, 2:5] = 1.0      # 9 px bright: removed by the area-25 opening
+  f[10:17, 10:17] = 1.0  # 49 px bright: kept
+  f[2:4, 14:16] = -0.5   # 4 px dark: filled by the closing
+  d = aed.attribute_residual(f, 25)
+  np.testing.assert_allclose(d[2:5, 2:5], 1.0)
+  np.testing.assert_allclose(d[2:4, 14:16], 0.5)
+  np.testing.assert_allclose(d[10:17, 10:17], 0.0)
+  assert d.sum() == pytest.approx(9 * 1.0 + 4 * 0.5)
+
+
+def test_aed_matches_numpy_pipeline_and_finds_small_target():
+  rng = np.random.default_rng(1)
+  h, w, b = 30, 32, 40
+  yy, xx = np.mgrid[:h, :w] / 30.0
+  abund = np.stack([np.ones((h, w)), yy, xx, (yy > 0.5) * 1.0], axis=-1)
+  x = abund @ rng.random((4, b)) + 0.005 * rng.normal(size=(h, w, b))
+  x[8:10, 20:22] += rng.random(b)  # 4-pixel target
+  got = aed.aed(x)
+  assert got.shape == (h, w) and got.dtype == np.float32
+  t = _pca_np(x, 3)
+  t = (t - t.min((0, 1))) / (t.max((0, 1)) - t.min((0, 1)))
+  fused = np.mean([aed.attribute_residual(t[..., k], 25) for k in range(3)], axis=0)
+  fused = (fused - fused.min()) / (fused.max() - fused.min())
+  want = _rf_np(fused, t, 5.0, 0.5, 3)
+  np.testing.assert_allclose(got, want, atol=2e-4)
+  gt = np.zeros((h, w), bool)
+  gt[8:10, 20:22] = True
+  assert np.unravel_index(np.argmax(got), got.shape) in set(zip(*np.nonzero(gt)))
+  assert metrics.auc_df(got.ravel(), gt.ravel()) > 0.99

@@ -1,7 +1,7 @@
 """Anomaly detectors and the method registry.
 
 The registry is the only place that lists method names.  Classical detectors
-(grx, lrx, crd, lrasr) are registered here; the LRR core (lrr-admm, lrrnet,
+(grx, lrx, crd, lrasr, aed) are registered here; the LRR core (lrr-admm, lrrnet,
 lrrnet-plus) and auto-ad register themselves with :func:`register` when their
 modules (``lrrjax.lrr.methods``, ``lrrjax.autoad``) are imported, which
 :func:`available_methods`, :func:`get_method` and the ``METHODS`` attribute do
@@ -128,21 +128,40 @@ def __getattr__(attr):
 
 # --- classical detectors ---------------------------------------------------
 
-from lrrjax.detectors import crd, lrasr, rx  # noqa: E402  (after the registry API)
+from lrrjax.detectors import aed, crd, lrasr, rx  # noqa: E402  (after the registry API)
 
 
 def _grx(scene):
   return rx.global_rx(scene.cube)
 
 
+def _scene_errors(scene, fn, **kw):
+  """Calls ``fn(scene.cube, **kw)``; a ConfigError is re-raised naming the scene."""
+  try:
+    return fn(scene.cube, **kw)
+  except ConfigError as e:
+    name = getattr(scene, "name", None)
+    if name is None:
+      raise
+    raise ConfigError(f"scene {name!r} (shape {tuple(np.shape(scene.cube))}): {e}") from None
+
+
 def _lrx(scene, inner: int = rx.DEFAULT_INNER, outer: int = rx.DEFAULT_OUTER,
-         ridge: float = rx.DEFAULT_RIDGE):
-  return rx.local_rx(scene.cube, inner=inner, outer=outer, ridge=ridge)
+         ridge: float = rx.DEFAULT_RIDGE, n_components: int | None = rx.DEFAULT_N_COMPONENTS):
+  return _scene_errors(scene, rx.local_rx, inner=inner, outer=outer, ridge=ridge,
+                       n_components=n_components)
 
 
-def _crd(scene, inner: int = rx.DEFAULT_INNER, outer: int = rx.DEFAULT_OUTER,
+def _crd(scene, inner: int = crd.DEFAULT_INNER, outer: int = crd.DEFAULT_OUTER,
          lam: float = crd.DEFAULT_LAM, normalize: bool = True):
-  return crd.crd(scene.cube, inner=inner, outer=outer, lam=lam, normalize=normalize)
+  return _scene_errors(scene, crd.crd, inner=inner, outer=outer, lam=lam, normalize=normalize)
+
+
+def _aed(scene, n_components: int = aed.DEFAULT_N_COMPONENTS, area: int = aed.DEFAULT_AREA,
+         sigma_s: float = aed.DEFAULT_SIGMA_S, sigma_r: float = aed.DEFAULT_SIGMA_R,
+         iterations: int = aed.DEFAULT_ITERATIONS):
+  return _scene_errors(scene, aed.aed, n_components=n_components, area=area, sigma_s=sigma_s,
+                       sigma_r=sigma_r, iterations=iterations)
 
 
 def _lrasr(scene, lam: float = 0.1, beta: float = 0.1, n_clusters: int = 15,
@@ -152,6 +171,8 @@ def _lrasr(scene, lam: float = 0.1, beta: float = 0.1, n_clusters: int = 15,
 
 
 register(MethodSpec("grx", _grx, "Global RX: squared Mahalanobis distance to the scene mean"))
-register(MethodSpec("lrx", _lrx, "Local RX, dual window (3, 9), ridge-regularised ring covariance"))
-register(MethodSpec("crd", _crd, "Collaborative representation detector (Li & Du 2015), dual window (3, 9)"))
+register(MethodSpec("lrx", _lrx, "Local RX on 20 whitened principal components, dual window (9, 19)"))
+register(MethodSpec("crd", _crd, "Collaborative representation detector (Li & Du 2015), dual window (11, 13)"))
+register(MethodSpec("aed", _aed, "Attribute and edge-preserving filters (Kang et al. 2017): area "
+                    "opening/closing of 3 PCs, domain-transform filtering"))
 register(MethodSpec("lrasr", _lrasr, "Low-rank and sparse representation (Xu et al. 2016), LADMAP"))

@@ -10,11 +10,18 @@ mirrored guard pixels dropped, see ``lrrjax.detectors._window``)::
   score(y) = ||y - X_s alpha||_2.
 
 Scale: the data are first mapped to [0, 1] by the global min and max of the
-cube (``normalize=True``, the default), so ``lam`` is relative to reflectance
-in [0, 1]: ``lam * Gamma^2`` is then ~1e-6 * (squared spectral distance), a
-very light Tikhonov term, as in the paper's lam = 1e-6.  The detector is not
-invariant to the data scale (the ridge term scales with Gamma^2 like X^T X,
-but the default lam is tiny), nor to an offset (no intercept).
+cube (``normalize=True``, the default), as in the public reference codes that
+normalise.  ``lam`` is dimensionless: under a global scaling ``x -> s x`` both
+``X_s^T X_s`` and ``Gamma_y^2`` scale by ``s^2``, so alpha, and the score up to
+the factor s, do not change; only the offset matters (no intercept), which the
+[0, 1] map fixes at the scene minimum.  lam = 1e-6 (the value the reference
+implementations use) makes the Tikhonov term a tie-breaker: the score is then
+essentially the distance of ``y`` from the span of its ring, which is
+informative only while the ring has fewer pixels than there are bands
+(n < B); the default window keeps n = 48 < B for every scene.
+
+Windows: default guard 11 x 11, outer 13 x 13 (BUILD_NOTES.md, "Baselines as
+the literature runs them"); the first configuration (3, 9) is ``LEGACY_CRD``.
 
 Numerics: with lam = 1e-6 the normal matrix ``X_s^T X_s + lam Gamma^2`` has
 condition number ~1e9..1e11 for real scenes (highly correlated neighbouring
@@ -33,9 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from lrrjax.detectors import _window
-from lrrjax.detectors.rx import DEFAULT_INNER, DEFAULT_OUTER, _check_positive
+from lrrjax.detectors.rx import _check_positive
 
+DEFAULT_INNER = 11
+DEFAULT_OUTER = 13
 DEFAULT_LAM = 1e-6
+# The first configuration (guard 3, outer 9), kept reachable with these overrides.
+LEGACY_CRD = {"inner": 3, "outer": 9, "lam": 1e-6, "normalize": True}
 
 
 def _crd_kernel(y_b, ring_nb, mask_n, lam):

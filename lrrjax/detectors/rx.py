@@ -7,7 +7,10 @@ Mahalanobis distance to the scene background::
   d_i = (x_i - mu)^T C^+ (x_i - mu).
 
 Local RX replaces ``mu`` and ``C`` with the mean and covariance of the ring of
-background pixels in a dual window around each pixel (guard window excluded).
+background pixels in a dual window around each pixel (guard window excluded),
+by default after reducing the bands to the first global principal components so
+that the ring outnumbers the dimensions (defaults and their sources below and in
+BUILD_NOTES.md, "Baselines as the literature runs them").
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrrjax.detectors import _window
+from lrrjax.detectors import _pca, _window
 
-# Literature default dual window (guard 3x3, outer 9x9), used for every scene.
-DEFAULT_INNER = 3
-DEFAULT_OUTER = 9
+# Defaults fixed a priori (BUILD_NOTES.md, "Baselines as the literature runs
+# them"): 20 whitened global principal components, guard 9 x 9, outer 19 x 19
+# (ring n = 280 = 14 x the dimension), ridge 1e-3 x trace/p as a safeguard.
+DEFAULT_INNER = 9
+DEFAULT_OUTER = 19
 DEFAULT_RIDGE = 1e-3
+DEFAULT_N_COMPONENTS = 20
+# The first configuration (all bands, guard 3, outer 9: n = 72 ring pixels for
+# ~200 bands, singular ring covariance), kept reachable with these overrides.
+LEGACY_LRX = {"inner": 3, "outer": 9, "ridge": 1e-3, "n_components": None}
 
 
 @jax.jit
@@ -68,7 +77,7 @@ def global_rx(cube_hwb) -> np.ndarray:
   return np.asarray(d, dtype=np.float32).reshape(h, w)
 
 
-def _lrx_kernel(y_b, ring_nb, mask_n, ridge):
+def _lrx_kernel_ring(y_b, ring_nb, mask_n, ridge):
   b = ring_nb.shape[1]
   cnt = jnp.sum(mask_n)
   mu = jnp.sum(mask_n[:, None] * ring_nb, axis=0) / cnt
@@ -81,48 +90,80 @@ def _lrx_kernel(y_b, ring_nb, mask_n, ridge):
   return _window.ridge_residual_chol(a_bn, z, r) / r
 
 
-@jax.jit
-def _local_rx(cube, rings, ridge):
-  kernel = lambda y, ring, m: _lrx_kernel(y, ring, m, ridge)
+def _lrx_kernel_bands(y_b, ring_nb, mask_n, ridge):
+  b = ring_nb.shape[1]
+  cnt = jnp.sum(mask_n)
+  mu = jnp.sum(mask_n[:, None] * ring_nb, axis=0) / cnt
+  xc = (ring_nb - mu) * mask_n[:, None]
+  c_bb = xc.T @ xc / cnt
+  r = ridge * jnp.trace(c_bb) / b
+  r = jnp.maximum(r, jnp.finfo(xc.dtype).tiny)
+  z = y_b - mu
+  chol = jax.scipy.linalg.cho_factor(c_bb + r * jnp.eye(b, dtype=xc.dtype), lower=True)
+  return z @ jax.scipy.linalg.cho_solve(chol, z)
+
+
+@functools.partial(jax.jit, static_argnames=("in_band_space",))
+def _local_rx(cube, rings, ridge, in_band_space):
+  k = _lrx_kernel_bands if in_band_space else _lrx_kernel_ring
+  kernel = lambda y, ring, m: k(y, ring, m, ridge)
   return _window.map_rings(kernel, cube, rings)
 
 
 def local_rx(cube_hwb, inner: int = DEFAULT_INNER, outer: int = DEFAULT_OUTER,
-             ridge: float = DEFAULT_RIDGE, chunk: int = 256) -> np.ndarray:
+             ridge: float = DEFAULT_RIDGE, n_components: int | None = DEFAULT_N_COMPONENTS,
+             chunk: int = 256) -> np.ndarray:
   """Dual-window local RX with a ridge-regularised ring covariance.
 
-  For each pixel ``y`` with ring ``x_1..x_n`` (outer window minus guard
-  window, mirror padding 'reflect' at the borders, mirrored guard pixels
-  dropped, see ``_window``)::
+  The pixels are first reduced to their first ``p = n_components`` whitened
+  global principal components (``_pca.principal_components``; ``None`` keeps
+  all B bands, p = B).  Then for each pixel ``y`` (p,) with ring ``x_1..x_n``
+  (outer window minus guard window, mirror padding 'reflect' at the borders,
+  mirrored guard pixels dropped, see ``_window``)::
 
     mu = mean_j x_j,  C = (1/n) sum_j (x_j - mu)(x_j - mu)^T,
-    r = ridge * trace(C) / B,
+    r = ridge * trace(C) / p,
     d(y) = (y - mu)^T (C + r I)^{-1} (y - mu).
 
-  ``n < B`` is normal (n = 72 for 3/9 windows), so C is singular and the ridge
-  is required.  Evaluated through the identity
-  ``z^T (A A^T + r I)^{-1} z = min_w (||z - A w||^2 + r ||w||^2) / r`` with
-  ``A = X_c / sqrt(n)`` (B x n), solved with a Cholesky factorisation of the
-  n x n matrix ``A^T A + r I`` (condition number <= 1 + B / ridge thanks to the
-  relative ridge, fine in float32): cost O(B n^2) per pixel instead of O(B^3).
-  The score is invariant to a global scaling of the data.
+  Two evaluations of the same formula, chosen by shape:
+
+  - ``n >= p`` (the default: n = 280 ring pixels, p = 20): Cholesky of the
+    p x p matrix ``C + r I``, O(n p^2 + p^3) per pixel.  C is then normally
+    non-singular and the ridge only a safeguard.
+  - ``n < p`` (e.g. all ~200 bands with the 3/9 window, n = 72): C is singular
+    by construction and the ridge is required.  Evaluated through the identity
+    ``z^T (A A^T + r I)^{-1} z = min_w (||z - A w||^2 + r ||w||^2) / r`` with
+    ``A = X_c / sqrt(n)`` (p x n), solved with a Cholesky factorisation of the
+    n x n matrix ``A^T A + r I`` (condition number <= 1 + p / ridge thanks to
+    the relative ridge, fine in float32): O(p n^2) per pixel.
+
+  The score is invariant to a global scaling of the data (and, with
+  ``n_components``, to any invertible linear map of the bands).
 
   Args:
     cube_hwb: (H, W, B) array.
     inner: guard window size (odd).
     outer: outer window size (odd, > inner, <= min(H, W)).
     ridge: relative ridge (> 0).
-    chunk: pixels per vectorised chunk (bounds memory to ~chunk*(B+n)*n floats).
+    n_components: global principal components kept (1 <= p <= B), or None
+      for all bands.
+    chunk: pixels per vectorised chunk (bounds memory to ~chunk*(p+n)*n floats).
 
   Returns:
     (H, W) float32 scores.
 
   Raises:
-    ConfigError: bad window for the scene shape, or ridge <= 0.
+    ConfigError: bad window for the scene shape, ridge <= 0, or n_components
+      not in [1, B].
   """
-  cube, rings = _window.prepare(cube_hwb, inner, outer, chunk)
+  shape = np.shape(cube_hwb)
+  _window.check_window(inner, outer, shape)
   _check_positive("ridge", ridge)
-  d = _local_rx(cube, rings, float(ridge))
+  if n_components is not None:
+    cube_hwb = _pca.principal_components(cube_hwb, n_components, whiten=True)
+  cube, rings = _window.prepare(cube_hwb, inner, outer, chunk)
+  n_ring = int(outer) ** 2 - int(inner) ** 2
+  d = _local_rx(cube, rings, float(ridge), in_band_space=cube.shape[2] <= n_ring)
   return np.asarray(d, dtype=np.float32)
 
 

@@ -1,0 +1,70 @@
+"""Global principal components of a cube (band reduction before a detector).
+
+With the pixels ``x_i`` (B,) of the scene, ``mu = mean_i x_i`` and the
+covariance ``C = (1/N) sum_i (x_i - mu)(x_i - mu)^T = V diag(e) V^T``
+(eigenvalues ``e_1 >= e_2 >= ...``), the first ``p`` components of pixel ``i``
+are ``t_i = V_p^T (x_i - mu)`` (p,), optionally whitened to ``t_ik / sqrt(e_k)``
+(unit variance over the scene).  Computed in float64 with numpy: the covariance
+of raw uint16 spectra in float32 loses the small eigenvalues (see the global RX
+notes in BUILD_NOTES.md), and B <= a few hundred makes this cheap.
+
+Each eigenvector's sign is fixed so that its largest-magnitude entry is
+positive (deterministic output; Mahalanobis scores and the AED filters, which
+use both area opening and closing, do not depend on it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lrrjax.errors import ConfigError
+
+
+def check_components(n_components, bands: int) -> int:
+  """Validates a component count against the band count; returns it as int.
+
+  Raises:
+    ConfigError: naming ``n_components`` and the band count.
+  """
+  if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
+    raise ConfigError(f"n_components must be an integer (or None for no band reduction), "
+                      f"got {n_components!r}")
+  if n_components < 1:
+    raise ConfigError(f"n_components must be >= 1, got {n_components}")
+  if n_components > bands:
+    raise ConfigError(f"n_components={int(n_components)} is larger than the scene's "
+                      f"band count B={bands}")
+  return int(n_components)
+
+
+def principal_components(cube_hwb, n_components: int, whiten: bool = True) -> np.ndarray:
+  """First ``n_components`` global principal components of every pixel.
+
+  Args:
+    cube_hwb: (H, W, B) array (any real dtype).
+    n_components: p, 1 <= p <= B.
+    whiten: divide component k by ``sqrt(e_k)`` (unit scene variance;
+      components with ``e_k <= e_1 * B * eps`` are left unscaled).
+
+  Returns:
+    (H, W, p) float32.
+
+  Raises:
+    ConfigError: bad ``n_components`` for the band count.
+  """
+  cube = np.asarray(cube_hwb)
+  h, w, b = cube.shape
+  p = check_components(n_components, b)
+  x_nb = cube.reshape(h * w, b).astype(np.float64)
+  xc = x_nb - x_nb.mean(axis=0)
+  evals, evecs = np.linalg.eigh(xc.T @ xc / (h * w))
+  order = np.argsort(evals)[::-1][:p]
+  evals, v_bp = evals[order], evecs[:, order]
+  flip = np.sign(v_bp[np.argmax(np.abs(v_bp), axis=0), np.arange(p)])
+  v_bp = v_bp * np.where(flip == 0, 1.0, flip)
+  t_np = xc @ v_bp
+  if whiten:
+    floor = max(float(evals[0]), 0.0) * b * np.finfo(np.float64).eps
+    scale = np.where(evals > floor, np.sqrt(np.maximum(evals, floor)), 1.0)
+    t_np = t_np / scale
+  return t_np.reshape(h, w, p).astype(np.float32)
