@@ -52,8 +52,9 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None
   """Runs one method on one scene; returns (record, scores_hw float32).
 
   The record holds scene, method, params, shape (H, W, B), seconds (wall clock
-  of the method call, JIT compilation included) and, when the scene has ground
-  truth, every lrrjax.metrics.roc3d key.
+  of the method call, JIT compilation included), provenance (git revision and
+  package versions) and, when the scene has ground truth, every
+  lrrjax.metrics.roc3d key.
   """
   from lrrjax import detectors, metrics  # pylint: disable=import-outside-toplevel
   params = dict(params or {})
@@ -66,7 +67,9 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None
                      f"for scene {scene.name!r} of shape {scene.cube.shape}")
   rec = {"scene": scene.name, "method": method,
          "params": json.loads(provenance.to_json(params)),
-         "shape": [int(v) for v in scene.cube.shape], "seconds": seconds}
+         "shape": [int(v) for v in scene.cube.shape], "seconds": seconds,
+         "provenance": {"git": provenance.git_revision(),
+                        "versions": provenance.package_versions()}}
   if scene.gt is not None:
     rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
   return rec, scores

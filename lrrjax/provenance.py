@@ -19,7 +19,7 @@ from typing import Any
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy",
             "orbax-checkpoint", "ml-collections", "h5py", "matplotlib",
-            "absl-py", "lrrjax")
+            "absl-py", "scikit-image", "lrrjax")
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
