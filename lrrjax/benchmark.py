@@ -7,6 +7,7 @@ Layout of `out_dir`:
   results.json                   {"records": [...], "provenance": {...}}
   results.md                     AUC(D,F) table (+ Mean and average-rank rows),
                                  AUC(F,tau) / AUC_ODP / AUC_SNPR table, seconds table
+  readme_table.md                the AUC(D,F) table in the README's layout
   grid.png                       rows scenes, columns ground truth then methods
   roc/<scene>.png                ROC curves of all methods on one scene
   boxplot.png                    background vs anomaly normalised-score boxes,
@@ -14,6 +15,11 @@ Layout of `out_dir`:
 
 Resume: a cell whose .json and .npy both exist, computed with the same method
 parameters, is read back, not recomputed.
+
+Report only: :func:`render_report` rewrites results.json, results.md and
+readme_table.md from the cell records (.json) alone, e.g. after cells were
+added by another run or copied from another machine; the figures are redrawn
+only when every score map (.npy) they need is present.
 Delete a cell's files to recompute it. A failing method raises (after the cells
 finished before it have been saved).
 """
@@ -184,11 +190,108 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   provenance.write_json(out / "results.json",
                         {"records": records, "methods": methods, "scenes": names,
                          "provenance": provenance.record()})
-  (out / "results.md").write_text(render_markdown(records, methods, names),
-                                  encoding="utf-8")
+  _write_tables(out, records, methods, names)
   if figures:
     _figures(out, loaded, all_scores, methods, names)
   _say(progress, f"wrote {out / 'results.md'}")
+  return records
+
+
+def _write_tables(out: pathlib.Path, records, methods, names) -> None:
+  (out / "results.md").write_text(render_markdown(records, methods, names),
+                                  encoding="utf-8")
+  (out / "readme_table.md").write_text(render_readme_table(records, methods, names),
+                                       encoding="utf-8")
+
+
+def render_report(data_dir: str | os.PathLike | None, methods: Sequence[str],
+                  out_dir: str | os.PathLike, scenes: Iterable[str] | None = None,
+                  progress: bool | Callable[[str], None] = True,
+                  figures: bool = True) -> list[dict[str, Any]]:
+  """Rewrites the report of `out_dir` from its cell records alone; runs nothing.
+
+  Reads `cells/<scene>__<method>.json` for every requested (scene, method) and
+  writes results.json (records, methods, scenes, provenance of this rendering),
+  results.md and readme_table.md.  A missing cell record is reported (progress)
+  and left out (its table entries read "—").  The figures (grid.png,
+  roc/<scene>.png, boxplot.png) need every cell's score map (.npy) and the
+  scenes' ground truth from `data_dir`: when any map is missing, or `data_dir`
+  is None, they are not redrawn (existing files are left as they were) and
+  progress says so.
+
+  Args:
+    data_dir: the scene folder (scene order, ground truth for figures), or None.
+    methods: method names, in column order.
+    out_dir: a benchmark output folder with `cells/`.
+    scenes: optional scene names, in row order (default: `data_dir`'s scenes,
+      or when it is None the scenes found in `cells/`, sorted).
+    progress: print messages to stderr (or a callable taking each line).
+    figures: try to redraw the figures.
+
+  Returns:
+    The records found, scene-major then method.
+
+  Raises:
+    ConfigError: no methods, duplicates, or no cell record at all.
+    FileNotFoundError: `out_dir/cells` or `data_dir` does not exist.
+  """
+  from lrrjax import io  # pylint: disable=import-outside-toplevel
+  methods = list(methods)
+  if not methods:
+    raise ConfigError("no methods given")
+  if len(set(methods)) != len(methods):
+    raise ConfigError(f"duplicate methods in {methods}")
+  out = pathlib.Path(out_dir)
+  cells = out / "cells"
+  if not cells.is_dir():
+    raise FileNotFoundError(f"no cell records: {cells} does not exist")
+  paths = {}
+  if data_dir is not None:
+    if not pathlib.Path(data_dir).is_dir():
+      raise FileNotFoundError(f"data folder not found: {data_dir}")
+    paths = {p.stem: p for p in io.list_scenes(data_dir)}
+  if scenes is not None:
+    names = list(scenes)
+  elif paths:
+    names = list(paths)
+  else:
+    stems = [p.name[:-len(".json")] for p in cells.glob("*__*.json")]
+    names = sorted({st.rsplit("__", 1)[0] for st in stems if st.rsplit("__", 1)[1] in methods})
+  records, missing = [], []
+  for name in names:
+    for method in methods:
+      js = cells / (cell_stem(name, method) + ".json")
+      if js.exists():
+        records.append(provenance.read_json(js))
+      else:
+        missing.append(cell_stem(name, method))
+  if not records:
+    raise ConfigError(f"no cell records for methods {', '.join(methods)} in {cells}")
+  if missing:
+    _say(progress, f"{len(missing)} cell record(s) missing, left out of the tables: "
+                   f"{', '.join(missing)}")
+  names = [n for n in names if any(r["scene"] == n for r in records)]
+  provenance.write_json(out / "results.json",
+                        {"records": records, "methods": methods, "scenes": names,
+                         "rendered_from_cells": True,
+                         "provenance": provenance.record()})
+  _write_tables(out, records, methods, names)
+  _say(progress, f"wrote {out / 'results.md'} and {out / 'readme_table.md'} "
+                 f"from {len(records)} cell records")
+  if figures:
+    maps = [cells / (cell_stem(r["scene"], r["method"]) + ".npy") for r in records]
+    absent = [m.name for m in maps if not m.exists()]
+    if missing or absent or not paths:
+      why = ("no data folder for the ground truth" if not paths else
+             f"{len(absent) + len(missing)} of {len(names) * len(methods)} score maps missing"
+             + (f" (e.g. {(absent or missing)[0]})" if absent or missing else ""))
+      _say(progress, f"figures not redrawn: {why}; existing grid.png, roc/ and "
+                     "boxplot.png are left as they were")
+    else:
+      loaded = {n: io.load_scene(paths[n], name=n) for n in names}
+      all_scores = {(r["scene"], r["method"]): np.load(m) for r, m in zip(records, maps)}
+      _figures(out, loaded, all_scores, methods, names)
+      _say(progress, f"figures redrawn in {out}")
   return records
 
 
@@ -255,6 +358,24 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
   lines += ["| " + " | ".join(r) + " |" for r in rows]
   return lines
+
+
+def render_readme_table(records: Sequence[dict], methods: Sequence[str],
+                        scenes: Sequence[str]) -> str:
+  """The AUC(D,F) table in README.md's layout: scenes with ground truth, best
+  of each scene in bold, then a bold `mean` row and an `average rank` row."""
+  methods, scenes = list(methods), list(scenes)
+  df = auc_table(records, methods, scenes, "auc_df")
+  gt_rows = ~np.isnan(df).all(axis=1)
+  rows = []
+  for i, s in enumerate(scenes):
+    if gt_rows[i]:
+      best = np.max(df[i][~np.isnan(df[i])])
+      rows.append([s] + [(f"**{_fmt(v)}**" if v == best else _fmt(v)) for v in df[i]])
+  if gt_rows.any():
+    rows.append(["**mean**"] + [_fmt(v) for v in _col_mean(df[gt_rows])])
+    rows.append(["average rank"] + [_fmt(v, 2) for v in average_ranks(df[gt_rows])])
+  return "\n".join(_md_table(["scene"] + methods, rows)) + "\n"
 
 
 def render_markdown(records: Sequence[dict], methods: Sequence[str],

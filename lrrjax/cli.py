@@ -4,7 +4,7 @@
                       [--checkpoint WORKDIR] [--seed N] [--set key=value ...]
   lrrjax info SCENE [--key K] [--gt-key G]
   lrrjax train SCENE --workdir DIR [--key K] [--gt-key G] [--seed N] [--set key=value ...]
-  lrrjax benchmark DATA_DIR --out DIR [--methods m1,m2,...] [--limit-scenes a,b]
+  lrrjax benchmark DATA_DIR --out DIR [--methods m1,m2,...] [--limit-scenes a,b] [--report-only]
 
 SCENE is a file (.mat, .npy, .npz, ENVI .hdr) or the word `synthetic`.
 User errors (lrrjax.errors.LrrjaxError, a missing file) print `error: <message>`
@@ -338,9 +338,15 @@ def _cmd_benchmark(args) -> int:
   from lrrjax import benchmark  # pylint: disable=import-outside-toplevel
   methods = _split(args.methods) or list(DEFAULT_BENCHMARK_METHODS)
   progress = _progress_fn(args) or False
-  records = benchmark.run_benchmark(args.data_dir, methods, args.out,
-                                    scenes=_split(args.limit_scenes),
-                                    progress=progress)
+  if args.report_only:
+    # Messages about missing cells / figures are always shown.
+    records = benchmark.render_report(args.data_dir, methods, args.out,
+                                      scenes=_split(args.limit_scenes),
+                                      progress=progress or True)
+  else:
+    records = benchmark.run_benchmark(args.data_dir, methods, args.out,
+                                      scenes=_split(args.limit_scenes),
+                                      progress=progress)
   aucs = {}
   for r in records:
     if "auc_df" in r:
@@ -405,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--out", required=True, help="output folder (resumed if present)")
   q.add_argument("--limit-scenes", dest="limit_scenes", default=None,
                  help="comma-separated scene names (file stems)")
+  q.add_argument("--report-only", dest="report_only", action="store_true",
+                 help="run nothing: rewrite results.json, results.md and readme_table.md "
+                      "from the cell records in --out (figures only if every score map is there)")
   progress_arg(q)
   q.set_defaults(func=_cmd_benchmark)
   return p

@@ -187,3 +187,47 @@ def test_render_markdown_without_gt_and_missing_cells():
   _, sec = _table_rows(md, "## Seconds")
   assert sec[-1] == ["Total", "3.00", "—"]
   assert re.search(r"\| b \| 2\.00 \| — \|", md)
+
+
+def test_report_only_rerenders_from_cell_records(bench, scenes_dir, tmp_path, monkeypatch):
+  import shutil
+  from lrrjax import cli
+  out, records, _ = bench
+  copy = tmp_path / "copy"
+  shutil.copytree(out, copy)
+  md_before = (copy / "results.md").read_text()
+  for p in (copy / "cells").glob("*.npy"):
+    p.unlink()  # as in a fresh clone: records only
+  (copy / "results.md").unlink()
+  monkeypatch.setattr(detectors, "run_method", lambda *a, **k: pytest.fail("ran a method"))
+  lines = []
+  again = benchmark.render_report(scenes_dir, METHODS, copy, progress=lines.append)
+  assert again == json.loads(json.dumps(records))
+  md_after = (copy / "results.md").read_text()
+  assert md_after.split("## Seconds")[0] == md_before.split("## Seconds")[0]
+  assert any("figures not redrawn" in l and "score maps missing" in l for l in lines)
+  readme = (copy / "readme_table.md").read_text().splitlines()
+  assert readme[0] == "| scene | grx | lrx |" and readme[-2].startswith("| **mean** |")
+  lrx_alpha = next(r["auc_df"] for r in records if (r["scene"], r["method"]) == ("alpha", "lrx"))
+  assert f"{lrx_alpha:.4f}" in next(l for l in readme if l.startswith("| alpha |"))
+  res = json.loads((copy / "results.json").read_text())
+  assert res["rendered_from_cells"] and res["methods"] == METHODS
+
+  # A method without cell records: said, and shown as "—"; figures with all maps are redrawn.
+  lines.clear()
+  benchmark.render_report(scenes_dir, ["grx", "lrx", "crd"], copy, progress=lines.append)
+  assert any("missing" in l and "alpha__crd" in l for l in lines)
+  assert "| alpha |" in (copy / "readme_table.md").read_text() and "—" in (
+      copy / "readme_table.md").read_text()
+  (copy / "grid.png").unlink()
+  for r in records:
+    shutil.copy(out / "cells" / f"{r['scene']}__{r['method']}.npy", copy / "cells")
+  lines.clear()
+  benchmark.render_report(scenes_dir, METHODS, copy, progress=lines.append)
+  assert (copy / "grid.png").stat().st_size > 0 and any("redrawn in" in l for l in lines)
+
+  # The CLI flag runs nothing either.
+  assert cli.main(["benchmark", str(scenes_dir), "--out", str(copy), "--methods", "grx,lrx",
+                   "--report-only"]) == 0
+  with pytest.raises(FileNotFoundError):
+    benchmark.render_report(scenes_dir, METHODS, tmp_path / "none")
