@@ -53,14 +53,21 @@ def _say(progress: bool | Callable[[str], None], msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_cell(scene, method: str, params: dict[str, Any] | None = None
+def _cell_provenance() -> dict[str, Any]:
+  return {"git": provenance.git_revision(), "versions": provenance.package_versions()}
+
+
+def run_cell(scene, method: str, params: dict[str, Any] | None = None,
+             cell_provenance: dict[str, Any] | None = None
              ) -> tuple[dict[str, Any], np.ndarray]:
   """Runs one method on one scene; returns (record, scores_hw float32).
 
   The record holds scene, method, params, shape (H, W, B), seconds (wall clock
   of the method call, JIT compilation included), provenance (git revision and
   package versions) and, when the scene has ground truth, every
-  lrrjax.metrics.roc3d key.
+  lrrjax.metrics.roc3d key.  `cell_provenance` (default: taken now) lets
+  run_benchmark record the revision the run started from, not the checkout's
+  state when each cell finishes.
   """
   from lrrjax import detectors, metrics  # pylint: disable=import-outside-toplevel
   params = dict(params or {})
@@ -74,8 +81,7 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None
   rec = {"scene": scene.name, "method": method,
          "params": json.loads(provenance.to_json(params)),
          "shape": [int(v) for v in scene.cube.shape], "seconds": seconds,
-         "provenance": {"git": provenance.git_revision(),
-                        "versions": provenance.package_versions()}}
+         "provenance": cell_provenance or _cell_provenance()}
   if scene.gt is not None:
     rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
   return rec, scores
@@ -166,6 +172,7 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   cells.mkdir(parents=True, exist_ok=True)
   records, all_scores, loaded = [], {}, {}
   total, done = len(names) * len(methods), 0
+  started = _cell_provenance()
   for name in names:
     scene = io.load_scene(paths[name], name=name)
     loaded[name] = scene
@@ -177,7 +184,7 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
         rec, scores = cached
         tag = "cached"
       else:
-        rec, scores = run_cell(scene, method, params)
+        rec, scores = run_cell(scene, method, params, cell_provenance=started)
         _save_cell(cells, rec, scores)
         tag = "done"
       records.append(rec)

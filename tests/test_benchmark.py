@@ -70,6 +70,7 @@ def test_records_match_sklearn_oracle(bench, scenes_dir):
     assert r["shape"] == list(data["data"].shape)
     assert r["seconds"] > 0
     assert r["params"] == PARAMS.get(r["method"], {})
+    assert set(r["provenance"]) == {"git", "versions"} and "revision" in r["provenance"]["git"]
   # grx is a registry method: the saved scores are what run_method returns.
   from lrrjax import io
   s = io.load_scene(scenes_dir / "alpha.npz")
