@@ -40,3 +40,40 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.log_every = 5
   c.train.checkpoint_every = 10
   return c
+
+
+def get_general_config() -> ml_collections.ConfigDict:
+  """Default configuration of the generalised LRR-Net+ and its cross-scene training.
+
+  Reasons in BUILD_NOTES.md ("Generalised LRR-Net+").
+  """
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.net = ml_collections.ConfigDict()
+  c.net.stages = 10
+  c.net.lam = 0.1
+  c.net.mu0_scale = 10.0
+  c.net.rho = 1.5
+  c.net.mu_max = 1e6
+  c.net.dict_step = 0.5
+  c.net.outlier_k = 3.0
+  c.net.gamma0 = 0.0             # initial band-noise weighting exponent (learned in phase 2)
+  c.net.hidden = 8               # score-head hidden units
+  c.net.n_clusters = 15
+  c.net.per_cluster = 4
+  c.net.n_sample = 4096          # pixels the dictionary is chosen from
+  c.train = ml_collections.ConfigDict()
+  c.train.crop = 64              # training crops are crop x crop pixels
+  c.train.crops_per_scene = 12   # implanted crops per training scene (the pool)
+  c.train.batch_scenes = 4       # crops per step (from different scenes when possible)
+  c.train.head_steps = 300       # phase 1: full-batch Adam steps of the score head
+  c.train.head_lr = 0.02
+  c.train.joint_steps = 0        # phase 2: end-to-end steps on implanted crops
+  c.train.lr = 0.02
+  c.train.versions_per_scene = 8 # phase 1: implanted versions of every training scene
+  c.train.neg_pixels = 1024      # background pixels per crop / version in the ranking loss
+  c.train.rec_weight = 0.1       # weight of ||X - D L - S||^2 / ||X||^2
+  c.train.data_parallel = False  # split each step's crops over all devices
+  c.train.checkpoint_every = 50
+  c.train.log_every = 10
+  return c
