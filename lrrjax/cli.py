@@ -213,8 +213,12 @@ def summary_line(rec: dict[str, Any]) -> str:
 
 def _cmd_detect(args) -> int:
   scene = load(args.scene, args.key, args.gt_key)
-  rec = detect(scene, args.method, args.out, args.checkpoint, args.seed,
-               parse_sets(args.set))
+  params = parse_sets(args.set)
+  if args.finetune:
+    if args.method not in TRAINED_METHODS or args.checkpoint is not None:
+      raise ConfigError("--finetune applies to --method lrrnet-plus without --checkpoint")
+    params["finetune"] = True
+  rec = detect(scene, args.method, args.out, args.checkpoint, args.seed, params)
   print(summary_line(rec))
   return 0
 
@@ -281,9 +285,32 @@ def _cmd_info(args) -> int:
 # train
 
 
+def train_folder(folder, workdir: str | os.PathLike, overrides: dict[str, Any] | None = None,
+                 seed: int | None = None, progress=None, export=None,
+                 allow_suite: bool = False) -> dict[str, Any]:
+  """Trains the generalised LRR-Net+ across every scene of `folder` (any band
+  counts); writes `workdir/lrrnet_plus.json` and, with `export`, a copy there."""
+  from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import cross  # pylint: disable=import-outside-toplevel
+  config = lrr_config.get_general_config()
+  apply_overrides(config, overrides or {})
+  if seed is not None:
+    config.seed = int(seed)
+  rec = cross.train_from_folder(folder, workdir, config, progress=progress,
+                                allow_suite=allow_suite)
+  if export is not None:
+    export = pathlib.Path(export)
+    export.parent.mkdir(parents=True, exist_ok=True)
+    tmp = export.with_name(export.name + ".tmp")
+    tmp.write_bytes(pathlib.Path(rec["parameters"]).read_bytes())
+    tmp.replace(export)
+    rec["exported"] = str(export)
+  return rec
+
+
 def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = None,
           seed: int | None = None, progress=None) -> dict[str, Any]:
-  """Trains LRR-Net+ on one scene, checkpointing in `workdir` (resumes from it)."""
+  """Trains the per-scene LRR-Net+ on one scene, checkpointing in `workdir` (resumes from it)."""
   from lrrjax import io  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
   config = lrr_config.get_config()
@@ -312,6 +339,18 @@ def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = 
 
 
 def _cmd_train(args) -> int:
+  if args.scene != "synthetic" and pathlib.Path(args.scene).is_dir():
+    if args.key is not None or args.gt_key is not None:
+      raise ConfigError("--key/--gt-key apply to one scene file, not to a folder")
+    rec = train_folder(args.scene, args.workdir, parse_sets(args.set), args.seed,
+                       progress=_progress_fn(args), export=args.export,
+                       allow_suite=args.allow_suite)
+    print(f"trained lrrnet-plus across {len(rec['scenes'])} scenes in {rec['seconds']:.1f}s "
+          f"-> {rec['parameters']}" + (f" (copied to {rec['exported']})"
+                                       if "exported" in rec else ""))
+    return 0
+  if args.export is not None:
+    raise ConfigError("--export applies to cross-scene training (a folder of scenes)")
   scene = load(args.scene, args.key, args.gt_key)
   rec = train(scene, args.workdir, parse_sets(args.set), args.seed,
               progress=_progress_fn(args))
@@ -386,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--out", default=None, help="output folder (default runs/<scene>-<method>)")
   q.add_argument("--checkpoint", default=None, metavar="WORKDIR",
                  help="use LRR-Net+ parameters trained by `lrrjax train`")
+  q.add_argument("--finetune", action="store_true",
+                 help="lrrnet-plus: train on this scene (unsupervised) instead of using the "
+                      "shipped cross-scene parameters; --set takes LRR config keys")
   q.add_argument("--seed", type=int, default=None, help="method seed (passed as its `seed` parameter)")
   q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="method parameter override (repeatable; dotted keys for LRR config)")
@@ -395,8 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
   scene_args(q)
   q.set_defaults(func=_cmd_info)
 
-  q = sub.add_parser("train", help="train LRR-Net+ on one scene, with checkpoints")
+  q = sub.add_parser("train", help="train LRR-Net+ across a folder of scenes (one network "
+                     "for every scene) or on one scene, with checkpoints")
   scene_args(q)
+  q.add_argument("--export", default=None, metavar="FILE",
+                 help="folder training: also write the parameter file here")
+  q.add_argument("--allow-suite", dest="allow_suite", action="store_true",
+                 help="train on a benchmark-suite folder anyway (marks the run as not "
+                      "comparable: suite targets come from real ground truth)")
   q.add_argument("--workdir", required=True, help="checkpoint folder (resumed if present)")
   q.add_argument("--seed", type=int, default=None)
   q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -53,8 +53,8 @@ def test_ring_mean_matches_loops():
 
 def test_zero_band_padding_changes_nothing(scene):
   """Cross-scene batches pad bands with zeros; that must not change a score."""
-  model = general.GeneralLRRNet(stages=3, hidden=4)
-  model.v_h[...] = jnp.ones((4,))  # a non-trivial head
+  model = general.GeneralLRRNet(stages=3)
+  model.a_f[...] = jnp.linspace(-1.0, 1.0, general.N_FEATURES)  # a non-trivial head
   x_bn = _x(scene)
   h, w = scene.height, scene.width
   ctx = general.context_of(x_bn, h, w, n_clusters=4, per_cluster=2)

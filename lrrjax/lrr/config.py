@@ -58,7 +58,6 @@ def get_general_config() -> ml_collections.ConfigDict:
   c.net.dict_step = 0.5
   c.net.outlier_k = 3.0
   c.net.gamma0 = 0.0             # initial band-noise weighting exponent (learned in phase 2)
-  c.net.hidden = 8               # score-head hidden units
   c.net.n_clusters = 15
   c.net.per_cluster = 4
   c.net.n_sample = 4096          # pixels the dictionary is chosen from
@@ -67,7 +66,7 @@ def get_general_config() -> ml_collections.ConfigDict:
   c.train.crops_per_scene = 12   # implanted crops per training scene (the pool)
   c.train.batch_scenes = 4       # crops per step (from different scenes when possible)
   c.train.head_steps = 300       # phase 1: full-batch Adam steps of the score head
-  c.train.head_lr = 0.02
+  c.train.head_lr = 0.05
   c.train.joint_steps = 0        # phase 2: end-to-end steps on implanted crops
   c.train.lr = 0.02
   c.train.versions_per_scene = 8 # phase 1: implanted versions of every training scene

@@ -59,8 +59,7 @@ def model_from_config(cfg: ml_collections.ConfigDict) -> general.GeneralLRRNet:
   n = cfg.net
   return general.GeneralLRRNet(stages=n.stages, lam=n.lam, mu0_scale=n.mu0_scale,
                                rho=n.rho, mu_max=n.mu_max, eta=n.dict_step,
-                               gamma0=n.gamma0, hidden=n.hidden, outlier_k=n.outlier_k,
-                               seed=cfg.seed)
+                               gamma0=n.gamma0, outlier_k=n.outlier_k)
 
 
 def context_kwargs(cfg) -> dict[str, Any]:
@@ -222,6 +221,8 @@ def train_general(cubes: Sequence[np.ndarray], cfg: ml_collections.ConfigDict,
       raise ConfigError(f"train.{name}={t[name]} must be >= 0")
   model = model_from_config(cfg)
   workdir = pathlib.Path(workdir) if workdir is not None else None
+  if workdir is not None:
+    workdir.mkdir(parents=True, exist_ok=True)
   if feature_pool is None:
     cache = workdir / "feature_pool.npz" if workdir is not None else None
     feature_pool = _load_pool(cache, cfg, scene_names)
@@ -497,6 +498,7 @@ def _head_loss(hp, pool_arrays):
 def _fit_head(hp, pos, posw, neg, steps, lr):
   tx = optax.adam(lr)
   state = tx.init(hp)
+  # (full batch: the whole pool of the fold is one array, so each step is exact)
 
   def body(carry, _):
     hp, state = carry
@@ -529,10 +531,7 @@ def train_head(model: general.GeneralLRRNet, pool: FeaturePool, use: np.ndarray,
     arrays = [jnp.asarray(a) for a in arrays]
   hp, losses = _fit_head(hp, *arrays, int(steps), float(lr))
   hp = jax.tree.map(lambda a: jnp.asarray(jax.device_get(a)), hp)
-  model.u_f[...] = hp.u_f
-  model.w_hf[...] = hp.w_hf
-  model.b_h[...] = hp.b_h
-  model.v_h[...] = hp.v_h
+  model.a_f[...] = hp.a_f
   return np.asarray(losses)
 
 

@@ -18,11 +18,12 @@ Everything scene-specific is derived from the scene at call time
    ||X||_2``, per-pixel ``tau_s = e^theta_s ||X||_2 sqrt(N_REF / N)``).
 5. **Score head** (:func:`features`, :func:`head`): per pixel, scale-free
    features of the result — ``log(1 + ||s_i|| / m)``, ``log(||e_i|| / m)`` with
-   ``e = X - D L`` and ``m = median ||e_i||``, and the local contrast of the
-   residual at two dual-window scales ``log(||e_i - ring_mean(e)_i|| / median)`` —
-   mapped to one score by ``z = u . phi + v . tanh(W phi + b)``. Initialised at
-   ``u = (1, 0, 0, 0)``, ``v = 0``: the untrained head ranks pixels by ``||s_i||``,
-   the LRR score.
+   ``e = X - D L`` and ``m = median ||e_i||``, its noise-whitened version, the
+   local contrast of the residual at three dual-window scales and white top-hats
+   of the residual map at three scales —
+   mapped to one score by ``z = softplus(a) . phi`` (non-negative weights).
+   Initialised with weight 1 on ``||s_i||`` and ~0 elsewhere: the untrained head
+   ranks pixels by ``||s_i||``, the LRR score.
 
 All of it is one pure function of ``(cube, parameters)``; the per-stage
 parameters are stacked for one ``lax.scan``.
@@ -46,9 +47,11 @@ from lrrjax.lrr.precision import highest
 Array = jax.Array
 
 N_REF = 10_000          # pixel count the dimensionless column threshold refers to
-RINGS = ((1, 4), (2, 7))  # (inner half-width, outer half-width): 3x3/9x9 and 5x5/15x15
-TOPHATS = (2, 5)          # half-widths of the square openings: 5x5 and 11x11
-N_FEATURES = 3 + len(RINGS) + len(TOPHATS)
+# (inner half-width, outer half-width): dual windows 3/9, 5/15 and 9/19
+RINGS = ((1, 4), (2, 7), (4, 9))
+WHITE_RINGS = ((2, 7),)   # the same on the noise-whitened residual
+TOPHATS = (2, 5, 8)       # half-widths of the square openings: 5x5, 11x11, 17x17
+N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS)
 
 
 class SceneContext(NamedTuple):
@@ -213,7 +216,8 @@ def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
   With ``m = median_i ||e_i||``:
   ``log(1 + ||s_i|| / m)``; ``log(||e_i|| / m)``; the same for the noise-whitened
   residual ``e_i / sigma`` (live bands); for each dual window of ``RINGS``
-  ``log(||e_i - ring_mean(E)_i|| / median)`` (local contrast); for each
+  ``log(||e_i - ring_mean(E)_i|| / median)`` (local contrast), and for each of
+  ``WHITE_RINGS`` the same of the noise-whitened residual; for each
   half-width ``r`` of ``TOPHATS`` the white top-hat of the map ``log(||e_i|| / m)``
   by a (2r+1)^2 square (bright structures narrower than the square: small
   targets stay, large bright blocks go).
@@ -233,10 +237,13 @@ def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
   lr_n = rel_log(r_n)
   phi = [jnp.log1p(a_n / m), lr_n,
          rel_log(prox.safe_norm(e_bn * inv_b[:, None], axis=0)[0])]
-  e_bhw = e_bn.reshape(b, h, w)
-  for inner, outer in RINGS:
-    c_bn = (e_bhw - ring_mean(e_bhw, inner, outer)).reshape(b, -1)
-    phi.append(rel_log(prox.safe_norm(c_bn, axis=0)[0]))
+  def contrast(v_bn, inner, outer):
+    v_bhw = v_bn.reshape(b, h, w)
+    c_bn = (v_bhw - ring_mean(v_bhw, inner, outer)).reshape(b, -1)
+    return rel_log(prox.safe_norm(c_bn, axis=0)[0])
+
+  phi += [contrast(e_bn, i, o) for i, o in RINGS]
+  phi += [contrast(e_bn * inv_b[:, None], i, o) for i, o in WHITE_RINGS]
   lr_hw = lr_n.reshape(h, w)
   for r in TOPHATS:
     phi.append((lr_hw - grey_opening(lr_hw, r)).reshape(-1))
@@ -244,15 +251,17 @@ def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
 
 
 class HeadParams(NamedTuple):
-  u_f: Array      # (F,) linear part
-  w_hf: Array     # (H, F) hidden layer
-  b_h: Array      # (H,)
-  v_h: Array      # (H,) output of the hidden layer
+  a_f: Array      # (F,) pre-softplus feature weights
 
 
 def head(p: HeadParams, phi_fn: Array) -> Array:
-  """``z = u . phi + v . tanh(W phi + b)``, (N,)."""
-  return p.u_f @ phi_fn + p.v_h @ jnp.tanh(p.w_hf @ phi_fn + p.b_h[:, None])
+  """``z = softplus(a) . phi``, (N,): a non-negative combination of the evidence.
+
+  Every feature grows with anomalousness, so the head may only add evidence,
+  never subtract it (a monotone score; an MLP head fitted to implants ranked
+  real targets of held-out scenes worse, BUILD_NOTES "Generalised LRR-Net+").
+  """
+  return jax.nn.softplus(p.a_f) @ phi_fn
 
 
 # --------------------------------------------------------------- network --
@@ -266,15 +275,12 @@ class GeneralLRRNet(nnx.Module):
     lam, mu0_scale, rho, mu_max, eta: classical schedule the stage parameters
       start from (as :class:`lrrjax.lrr.network.LRRNetPlus`).
     gamma0: initial band-noise weighting exponent (learned, kept in [0, 1]).
-    hidden: width of the score head's hidden layer.
     outlier_k: robust cut of the atom update.
-    seed: initialisation of the head's hidden layer.
   """
 
   def __init__(self, *, stages: int = 10, lam: float = 0.1, mu0_scale: float = 10.0,
                rho: float = 1.5, mu_max: float = 1e6, eta: float = 0.5,
-               gamma0: float = 0.0, hidden: int = 8, outlier_k: float = 3.0,
-               seed: int = 0):
+               gamma0: float = 0.0, outlier_k: float = 3.0):
     sched = admm.classical_schedule(stages, lam, mu0_scale, rho, mu_max, eta)
     logs = jax.tree.map(jnp.log, sched)
     self.stages = int(stages)
@@ -286,17 +292,15 @@ class GeneralLRRNet(nnx.Module):
     self.log_eta = nnx.Param(logs.eta)
     g = float(np.clip(gamma0, 1e-4, 1 - 1e-4))
     self.gamma_logit = nnx.Param(jnp.asarray(np.log(g / (1 - g)), jnp.float32))
-    key = jax.random.PRNGKey(seed)
-    self.u_f = nnx.Param(jnp.zeros((N_FEATURES,), jnp.float32).at[0].set(1.0))
-    self.w_hf = nnx.Param(0.5 * jax.random.normal(key, (hidden, N_FEATURES), jnp.float32))
-    self.b_h = nnx.Param(jnp.zeros((hidden,), jnp.float32))
-    self.v_h = nnx.Param(jnp.zeros((hidden,), jnp.float32))
+    a0 = np.full((N_FEATURES,), -10.0, np.float32)
+    a0[0] = np.log(np.expm1(1.0))  # softplus(a0) = (1, ~0, ..., ~0)
+    self.a_f = nnx.Param(jnp.asarray(a0))
 
   def gamma(self) -> Array:
     return jax.nn.sigmoid(self.gamma_logit[...])
 
   def head_params(self) -> HeadParams:
-    return HeadParams(self.u_f[...], self.w_hf[...], self.b_h[...], self.v_h[...])
+    return HeadParams(self.a_f[...])
 
   def stage_params(self, sigma: Array, n: int) -> admm.StageParams:
     p = admm.StageParams(tau_l=self.log_tau_l[...], tau_s=self.log_tau_s[...],

@@ -7,6 +7,8 @@ keys, dotted (``model.stages``) or given with ``__`` in place of the dot
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 
 from lrrjax.detectors import MethodSpec, register
@@ -31,8 +33,50 @@ def lrr_admm(scene, iters: int = 30, update_dictionary: bool = False, **override
   return np.asarray(admm.anomaly_scores(res.state.s_bn)).reshape(scene.height, scene.width)
 
 
-def lrrnet_plus(scene, workdir=None, progress=None, **overrides):
-  """LRR-Net+: trains on the scene (unsupervised), then scores ||s_i||."""
+_PRETRAINED_CACHE: dict = {}
+
+
+def load_general(path=None):
+  """The generalised LRR-Net+ and its config from a parameter file (cached per
+  path and modification time). Default: the file shipped in the package."""
+  from lrrjax.lrr import cross  # pylint: disable=import-outside-toplevel
+  path = pathlib.Path(path) if path is not None else cross.DEFAULT_PRETRAINED
+  key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else None)
+  if key not in _PRETRAINED_CACHE:
+    model, cfg, _ = cross.load_pretrained(path)
+    _PRETRAINED_CACHE.clear()
+    _PRETRAINED_CACHE[key] = (model, cfg)
+  return _PRETRAINED_CACHE[key]
+
+
+def lrrnet_plus(scene, finetune: bool = False, pretrained=None, workdir=None,
+                progress=None, **overrides):
+  """LRR-Net+ (default method).
+
+  By default the generalised network with the parameters shipped in the package
+  (or the file ``pretrained``) scores the scene: no per-scene training.
+  ``finetune=True`` trains the per-scene network on the scene instead
+  (unsupervised; LRR config keys as overrides).
+  """
+  if not finetune:
+    seed = overrides.pop("seed", None)
+    if overrides or workdir is not None:
+      from lrrjax.errors import ConfigError  # pylint: disable=import-outside-toplevel
+      raise ConfigError(
+          f"lrrnet-plus with the pretrained network takes no parameters "
+          f"({', '.join(sorted(overrides)) or 'workdir'}); pass finetune=True (--finetune) "
+          "to train on the scene with LRR config overrides")
+    from lrrjax.lrr import cross  # pylint: disable=import-outside-toplevel
+    model, cfg = load_general(pretrained)
+    if seed is not None:  # the k-means seed of the dictionary initialisation
+      cfg = cfg.copy_and_resolve_references()
+      cfg.seed = int(seed)
+    return cross.score_cube(model, cfg, scene.cube)
+  return lrrnet_plus_finetune(scene, workdir=workdir, progress=progress, **overrides)
+
+
+def lrrnet_plus_finetune(scene, workdir=None, progress=None, **overrides):
+  """LRR-Net+ trained on the scene itself (unsupervised), then scores ||s_i||."""
   cfg = _config(overrides)
   x_bn = _x_bn(scene, cfg)
   result = train.train(x_bn, cfg, workdir=workdir, progress=progress)
@@ -42,13 +86,20 @@ def lrrnet_plus(scene, workdir=None, progress=None, **overrides):
 
 
 def lrrnet(scene, workdir=None, progress=None, **overrides):
-  """LRR-Net: LRR-Net+ with the dictionary frozen (no atom update, D0 fixed)."""
+  """LRR-Net: per-scene LRR-Net+ with the dictionary frozen (no atom update, D0 fixed)."""
   overrides = {**overrides, "model.learn_dictionary": False}
-  return lrrnet_plus(scene, workdir=workdir, progress=progress, **overrides)
+  return lrrnet_plus_finetune(scene, workdir=workdir, progress=progress, **overrides)
 
 
 def lrrnet_plus_from_checkpoint(scene, workdir):
-  """Scores a scene with the network trained and saved in ``workdir``."""
+  """Scores a scene with the network trained and saved in ``workdir``: a
+  cross-scene run (``lrrnet_plus.json`` there; any band count) or a per-scene
+  run (the band count must match)."""
+  from lrrjax.lrr import cross  # pylint: disable=import-outside-toplevel
+  general_file = pathlib.Path(workdir) / cross.WORKDIR_FILE
+  if general_file.exists():
+    model, cfg = load_general(general_file)
+    return cross.score_cube(model, cfg, scene.cube)
   model, cfg = train.restore(workdir, x_bn=None)
   x_bn = _x_bn(scene, cfg)
   if x_bn.shape[0] != model.d0[...].shape[0]:
@@ -63,4 +114,5 @@ register(MethodSpec("lrr-admm", lrr_admm,
 register(MethodSpec("lrrnet", lrrnet,
                     "LRR-Net: unrolled LRR ADMM, trained thresholds, frozen dictionary"))
 register(MethodSpec("lrrnet-plus", lrrnet_plus,
-                    "LRR-Net+: unrolled LRR ADMM with learnable dictionary (default)"))
+                    "LRR-Net+: unrolled LRR ADMM trained across scenes, shipped parameters "
+                    "(default; finetune=True: per-scene training)"))
