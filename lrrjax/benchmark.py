@@ -56,10 +56,14 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None
   truth, every lrrjax.metrics.roc3d key.
   """
   from lrrjax import detectors, metrics  # pylint: disable=import-outside-toplevel
+  from lrrjax.errors import LrrjaxError  # pylint: disable=import-outside-toplevel
   params = dict(params or {})
   t0 = time.perf_counter()
-  scores = np.asarray(detectors.run_method(method, scene, **params),
-                      dtype=np.float32)
+  try:
+    scores = np.asarray(detectors.run_method(method, scene, **params),
+                        dtype=np.float32)
+  except LrrjaxError as e:
+    raise _in_scene(e, scene) from e
   seconds = time.perf_counter() - t0
   if scores.shape != scene.cube.shape[:2]:
     raise SceneError(f"method {method!r} returned scores of shape {scores.shape} "
@@ -68,8 +72,30 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None
          "params": json.loads(provenance.to_json(params)),
          "shape": [int(v) for v in scene.cube.shape], "seconds": seconds}
   if scene.gt is not None:
-    rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
+    try:
+      rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
+    except LrrjaxError as e:
+      raise _in_scene(e, scene) from e
   return rec, scores
+
+
+def _in_scene(err: Exception, scene) -> Exception:
+  """``err`` with the scene (and its file) named first, unless the message has it."""
+  msg, source = str(err), getattr(scene, "source", "")
+  if scene.name in msg or (source and source in msg):
+    return err
+  return type(err)(f"scene {scene.name!r}" + (f" ({source})" if source else "")
+                   + f": {msg}")
+
+
+def _eta(done: int, total: int, t0: float) -> str:
+  """``rate cells/min, ETA m:ss`` from ``done`` of ``total`` cells since ``t0``."""
+  from lrrjax import progress as progress_mod  # pylint: disable=import-outside-toplevel
+  elapsed = max(time.perf_counter() - t0, 1e-9)
+  rate = done / elapsed
+  eta = (total - done) / rate if rate > 0 else float("nan")
+  return (f"{60 * rate:.3g} cells/min, elapsed {progress_mod.fmt_time(elapsed)} "
+          f"ETA {progress_mod.fmt_time(eta)}")
 
 
 def _load_cell(cells: pathlib.Path, scene: str, method: str,
@@ -157,6 +183,7 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   cells.mkdir(parents=True, exist_ok=True)
   records, all_scores, loaded = [], {}, {}
   total, done = len(names) * len(methods), 0
+  t_start = time.perf_counter()
   for name in names:
     scene = io.load_scene(paths[name], name=name)
     loaded[name] = scene
@@ -176,7 +203,7 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       auc = rec.get("auc_df")
       auc_txt = f"AUC(D,F)={auc:.4f}" if auc is not None else "no gt"
       _say(progress, f"[{done}/{total}] {name} {method}: {auc_txt} "
-                     f"{rec['seconds']:.2f}s ({tag})")
+                     f"{rec['seconds']:.2f}s ({tag}); {_eta(done, total, t_start)}")
 
   provenance.write_json(out / "results.json",
                         {"records": records, "methods": methods, "scenes": names,

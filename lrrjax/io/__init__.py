@@ -30,6 +30,7 @@ list_scenes). Every public name is re-exported here.
 """
 
 from lrrjax.io._util import PathLike
+from lrrjax.io.bands import parse_band_list, select_bands
 from lrrjax.io.envi import (ENVI_COMPLEX, ENVI_DATA_EXTS, ENVI_DTYPES,
                             parse_envi_header)
 from lrrjax.io.folders import SCENE_EXTS, data_dir, list_scenes
@@ -43,6 +44,7 @@ __all__ = [
     "ENVI_COMPLEX", "ENVI_DATA_EXTS", "ENVI_DTYPES", "GT_NAMES", "MAT_EXTS",
     "PathLike", "SCENE_EXTS", "Scene", "constant_bands", "data_dir",
     "detect_keys", "drop_constant_bands", "inspect_file", "list_scenes",
-    "load_scene", "normalize", "parse_envi_header", "read_arrays",
+    "load_scene", "normalize", "parse_band_list", "parse_envi_header",
+    "read_arrays", "select_bands",
     "validate_cube",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -89,7 +89,26 @@ def _envi_int(header: dict, key: str, hdr: pathlib.Path, default=None) -> int:
         f"{hdr}: ENVI field {key!r} = {header[key]!r} is not an integer") from e
 
 
-def _read_envi(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
+class EnviLayout(NamedTuple):
+  """Where and how an ENVI cube lies in its data file (sizes checked)."""
+  header_file: pathlib.Path
+  data_file: pathlib.Path
+  dtype: np.dtype          # with the file's byte order
+  lines: int               # H
+  samples: int             # W
+  bands: int               # B
+  offset: int              # header offset, bytes
+  interleave: str          # bsq, bil or bip
+  meta: dict               # format facts, wavelength, band names
+
+
+def envi_layout(path: pathlib.Path) -> EnviLayout:
+  """Parses and checks an ENVI header and the size of its data file.
+
+  Raises:
+    SceneError: missing header/data, bad fields, or a data file whose size
+      differs from ``offset + H * W * B * itemsize`` (truncated or too large).
+  """
   hdr, data_path = _envi_paths(path)
   _check_exists(hdr)
   try:
@@ -143,17 +162,6 @@ def _read_envi(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
         f"{data_path}: ENVI data file is {what}: {size} bytes, expected {need} "
         f"(header offset {offset} + {lines} lines x {samples} samples x "
         f"{bands} bands x {dtype.itemsize} bytes, from {hdr.name})")
-  try:
-    flat = np.fromfile(str(data_path), dtype=dtype, count=count, offset=offset)
-  except Exception as e:  # pylint: disable=broad-except
-    raise SceneError(f"{data_path}: cannot read ENVI data: {e}") from e
-  if interleave == "bsq":
-    cube = flat.reshape(bands, lines, samples).transpose(1, 2, 0)
-  elif interleave == "bil":
-    cube = flat.reshape(lines, bands, samples).transpose(0, 2, 1)
-  else:
-    cube = flat.reshape(lines, samples, bands)
-  cube = np.ascontiguousarray(cube.astype(dtype.newbyteorder("="), copy=False))
   meta = {"format": "envi", "interleave": interleave, "byte_order": order,
           "envi_data_type": code, "header_file": str(hdr),
           "data_file": str(data_path)}
@@ -166,4 +174,24 @@ def _read_envi(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
     meta["wavelength_units"] = str(header["wavelength units"])
   if "band names" in header:
     meta["band_names"] = list(header["band names"])
-  return {"cube": cube}, meta
+  return EnviLayout(hdr, data_path, dtype, lines, samples, bands, offset,
+                    interleave, meta)
+
+
+def _read_envi(path: pathlib.Path) -> tuple[dict[str, np.ndarray], dict]:
+  lay = envi_layout(path)
+  data_path, dtype, offset = lay.data_file, lay.dtype, lay.offset
+  lines, samples, bands, interleave = lay.lines, lay.samples, lay.bands, lay.interleave
+  count = samples * lines * bands
+  try:
+    flat = np.fromfile(str(data_path), dtype=dtype, count=count, offset=offset)
+  except Exception as e:  # pylint: disable=broad-except
+    raise SceneError(f"{data_path}: cannot read ENVI data: {e}") from e
+  if interleave == "bsq":
+    cube = flat.reshape(bands, lines, samples).transpose(1, 2, 0)
+  elif interleave == "bil":
+    cube = flat.reshape(lines, bands, samples).transpose(0, 2, 1)
+  else:
+    cube = flat.reshape(lines, samples, bands)
+  cube = np.ascontiguousarray(cube.astype(dtype.newbyteorder("="), copy=False))
+  return {"cube": cube}, dict(lay.meta)

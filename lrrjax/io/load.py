@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+from typing import Sequence
 
 import numpy as np
 
 from lrrjax.errors import SceneError
+from lrrjax.io.bands import select_bands, subset_band_metadata
 from lrrjax.io._util import PathLike, _check_exists, _describe, _is_real_numeric
 from lrrjax.io.envi import _read_envi
 from lrrjax.io.mat import MAT_EXTS, _read_mat
@@ -57,7 +59,9 @@ def _load_gt_arg(gt, cube_shape, path) -> tuple[np.ndarray, str]:
 def load_scene(path: PathLike, key: str | None = None,
                gt_key: str | None = None, name: str | None = None, *,
                gt: np.ndarray | PathLike | None = None,
-               drop_constant_bands: bool = False) -> Scene:  # pylint: disable=redefined-outer-name
+               drop_constant_bands: bool = False,
+               bands: Sequence[int] | None = None,
+               bad_bands: Sequence[int] | None = None) -> Scene:  # pylint: disable=redefined-outer-name
   """Loads and validates one scene; the cube keeps its raw values as float32.
 
   Args:
@@ -71,10 +75,16 @@ def load_scene(path: PathLike, key: str | None = None,
       array); for ``.npy`` and ENVI, which hold only the cube.
     drop_constant_bands: drop zero-variance bands (recorded in
       ``metadata['dropped_bands']``) instead of raising.
+    bands: 0-based indices of the file's bands to keep (default all), see
+      :func:`lrrjax.io.bands.parse_band_list`.
+    bad_bands: 0-based indices of the file's bands to drop (dead or
+      water-absorption bands); applied after ``bands``.
 
   Returns:
     A :class:`Scene`; ``metadata`` holds file, format, cube_key, gt_key,
-    original dtype, value_range (min, max), n_anomaly and dropped_bands.
+    original dtype, value_range (min, max), n_anomaly, bands (the file's
+    band indices kept, None = all) and dropped_bands (constant bands dropped,
+    as file band indices).
 
   Raises:
     SceneError: the file, key, shape or values are unusable (message names them).
@@ -99,24 +109,29 @@ def load_scene(path: PathLike, key: str | None = None,
       raise SceneError(
           f"{path}: key {cube_key!r} {raw.shape} {raw.dtype} overflows float32 "
           f"(max |value| {float(np.abs(raw).max())!r})")
+  n_file_bands = cube.shape[2]
+  kept = select_bands(n_file_bands, bands, bad_bands, where=str(path))
+  if kept is not None:
+    cube = cube[:, :, kept]
+  file_idx = np.arange(n_file_bands) if kept is None else kept
   dropped: list[int] = []
   if drop_constant_bands:
     finite = np.isfinite(cube).all()
     const = constant_bands(cube) if finite else np.array([], int)
     if finite and 0 < const.size < cube.shape[2]:
-      dropped = [int(i) for i in const]
+      dropped = [int(file_idx[i]) for i in const]
+      file_idx = np.delete(file_idx, const)
       cube = np.delete(cube, const, axis=2)
-  validate_cube(cube, path, cube_key)
+  validate_cube(cube, path, cube_key, band_index=None if kept is None else kept)
   meta.update(
       file=str(path), cube_key=cube_key, gt_key=found_gt_key,
       dtype=str(raw.dtype), original_shape=tuple(int(s) for s in raw.shape),
       value_range=(float(cube.min()), float(cube.max())),
       n_anomaly=None if gt_mask is None else int(gt_mask.sum()),
+      bands=None if kept is None else [int(i) for i in kept],
       dropped_bands=dropped)
-  if dropped:
-    for k in ("wavelength", "band_names"):
-      if isinstance(meta.get(k), list) and len(meta[k]) == raw.shape[2]:
-        meta[k] = [v for i, v in enumerate(meta[k]) if i not in set(dropped)]
+  if file_idx.size != n_file_bands:
+    subset_band_metadata(meta, n_file_bands, file_idx)
   return Scene(cube=cube, gt=gt_mask, name=name or _stem(path),
                source=str(path), metadata=meta)
 

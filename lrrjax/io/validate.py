@@ -140,12 +140,14 @@ def _check_gt(a: np.ndarray, cube_shape, path, gt_key) -> np.ndarray:
 
 
 def validate_cube(cube_hwb: np.ndarray, path: PathLike = "<cube>",
-                  key: str | None = None) -> None:
+                  key: str | None = None, band_index=None) -> None:
   """Raises SceneError for non-finite pixels, a constant cube or constant bands.
 
   A constant band has zero variance, which makes the background covariance
   singular (global/local RX) and carries no information; such bands must be
-  dropped explicitly (``drop_constant_bands``).
+  dropped explicitly (``drop_constant_bands``, or ``lrrjax detect``'s default).
+  ``band_index`` maps the cube's bands to the file's (after a band
+  selection) so that messages name file band indices.
   """
   where = f"{path}: key {key!r} {cube_hwb.shape}" if key else (
       f"{path}: cube {cube_hwb.shape}")
@@ -157,6 +159,8 @@ def validate_cube(cube_hwb: np.ndarray, path: PathLike = "<cube>",
     bad_px = bad.any(axis=2)
     r, c = (int(v) for v in np.argwhere(bad_px)[0])
     b = int(np.argmax(bad[r, c]))
+    if band_index is not None:
+      b = int(np.asarray(band_index)[b])
     raise SceneError(
         f"{where} has {int(bad.sum())} non-finite values (NaN: {n_nan}, Inf: "
         f"{n_inf}) in {int(bad_px.sum())} pixels; first at pixel (row {r}, col "
@@ -166,12 +170,15 @@ def validate_cube(cube_hwb: np.ndarray, path: PathLike = "<cube>",
     raise SceneError(
         f"{where} is constant (every value is {lo.min().item()!r})")
   const = np.flatnonzero(lo == hi)
+  if band_index is not None:
+    const = np.asarray(band_index)[const]
   if const.size:
     raise SceneError(
         f"{where} has {const.size} constant band(s) at indices "
         f"{_fmt_indices(const)} (zero variance makes the background covariance "
-        f"singular); drop them with load_scene(..., drop_constant_bands=True) "
-        f"or lrrjax.io.drop_constant_bands(scene)")
+        f"singular); drop them (lrrjax detect/train/info do so unless "
+        f"--keep-constant-bands; --bad-bands drops any band; in Python "
+        f"load_scene(..., drop_constant_bands=True))")
 
 
 def constant_bands(cube_hwb: np.ndarray) -> np.ndarray:
