@@ -215,8 +215,9 @@ def detect(scene, method: str = DEFAULT_METHOD, out: str | os.PathLike | None = 
            checkpoint: str | os.PathLike | None = None, seed: int | None = None,
            params: dict[str, Any] | None = None, *, tile_rows: int | None = None,
            drop_constant: bool = True, progress: bool = False) -> dict[str, Any]:
-  """Runs one method on one scene and writes scores.npy, detection.png and,
-  with ground truth, metrics.json and roc.png. Returns the summary record.
+  """Runs one method on one scene and writes scores.npy, detection.png,
+  detect.json (the record: shape, seconds, pixels/s, bands, strips) and, with
+  ground truth, metrics.json and roc.png. Returns the summary record.
 
   ``scene`` is a :class:`lrrjax.io.Scene` (scored whole) or a
   :class:`lrrjax.io.lazy.LazyCube` (scored strip by strip with the method's
@@ -301,6 +302,8 @@ def detect(scene, method: str = DEFAULT_METHOD, out: str | os.PathLike | None = 
          or meta.get("dropped_bands") or [],
          "tiled": None if tile_info is None else
          {k: v for k, v in tile_info.items() if k != "dropped_bands"}}
+  provenance.write_json(out / "detect.json",
+                        {**rec, "provenance": provenance.record(seed=seed)})
   if gt is not None:
     try:
       rec.update({k: float(v) for k, v in metrics.evaluate(scores, gt).items()})
@@ -526,9 +529,16 @@ def _cmd_benchmark(args) -> int:
   from lrrjax import benchmark  # pylint: disable=import-outside-toplevel
   methods = _split(args.methods) or list(DEFAULT_BENCHMARK_METHODS)
   progress = _progress_fn(args) or False
+  if args.distributed:
+    import jax  # pylint: disable=import-outside-toplevel
+    jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
   records = benchmark.run_benchmark(args.data_dir, methods, args.out,
                                     scenes=_split(args.limit_scenes),
-                                    progress=progress)
+                                    progress=progress, distributed=args.distributed)
+  if args.distributed:
+    import jax  # pylint: disable=import-outside-toplevel
+    if jax.process_index() != 0:
+      return 0
   aucs = {}
   for r in records:
     if "auc_df" in r:
@@ -611,6 +621,13 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--out", required=True, help="output folder (resumed if present)")
   q.add_argument("--limit-scenes", dest="limit_scenes", default=None,
                  help="comma-separated scene names (file stems)")
+  q.add_argument("--distributed", action="store_true",
+                 help="split the scenes over jax.distributed processes (results "
+                      "joined once, written by process 0)")
+  q.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                 help="jax.distributed coordinator (default: from the environment)")
+  q.add_argument("--num-processes", dest="num_processes", type=int, default=None)
+  q.add_argument("--process-id", dest="process_id", type=int, default=None)
   progress_arg(q)
   q.set_defaults(func=_cmd_benchmark)
   return p

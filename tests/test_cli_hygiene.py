@@ -118,13 +118,14 @@ def test_progress_meter_lines():
 
 
 def test_detect_progress_only_when_asked(capsys, tmp_path):
+  path, _, _ = _cube_file(tmp_path, constant=())
   out = str(tmp_path / "o")
-  assert cli.main(["detect", "synthetic", "--method", "grx", "--out", out]) == 0
+  assert cli.main(["detect", str(path), "--method", "grx", "--out", out]) == 0
   assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest
-  assert cli.main(["detect", "synthetic", "--method", "grx", "--out", out,
+  assert cli.main(["detect", str(path), "--method", "grx", "--out", out,
                    "--progress"]) == 0
   err = capsys.readouterr().err
-  assert "detect grx on synthetic" in err and "px/s" in err and "(100%)" in err
+  assert "detect grx on flight" in err and "px/s" in err and "(100%)" in err
 
 
 def test_train_progress_has_rate_and_eta(capsys):
