@@ -12,7 +12,7 @@ larger cubes are a mosaic of 512 x 512 blocks, block k made with seed
 line; written strip by strip through a memory map, so generation needs about
 one block of memory). Each (size, method) is a fresh
 ``python -m lrrjax.cli detect cube_S.npy --method M`` subprocess; its peak RSS
-is the child's ``ru_maxrss`` (``os.wait4``), its seconds the method time the
+is the child's own high-water mark (VmHWM at exit), its seconds the method time the
 command reports (loading and scoring, JIT compilation included, Python
 start-up and figures excluded) and the wall clock of the whole command.
 
@@ -21,6 +21,8 @@ The machine's float32 matmul rate (GFLOP/s, best of 5 ``jnp.dot`` of 2048 x
 methods a FLOP count is not reported here (the model is being rewritten; see
 BUILD_NOTES "Scaling").
 
+Records already in ``OUT/scaling.json`` for other (size, method) pairs are
+kept, so sizes and methods can be run in several invocations.
 Writes ``OUT/scaling.json`` (records + provenance), ``OUT/scaling.md`` (table)
 and ``OUT/scaling.png`` (log-log seconds and pixels/s against pixels).
 """
@@ -81,36 +83,51 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
   return 2 * n ** 3 / best / 1e9
 
 
+# The child reports its own peak RSS (VmHWM of /proc/self/status at exit):
+# ``ru_maxrss`` from wait4 is not usable here, because Linux carries the
+# high-water mark of the forking process over fork + execve, so every child
+# would report at least this script's own peak (e.g. after make_scene).
+_CHILD = """
+import atexit, os, sys
+def _hwm():
+  with open("/proc/self/status") as f:
+    kib = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+  with open(os.environ["LRRJAX_HWM_FILE"], "w") as f:
+    f.write(str(kib))
+atexit.register(_hwm)
+from lrrjax import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def run_detect(cube: pathlib.Path, method: str, out: pathlib.Path,
                budget: str | None, timeout: float) -> dict:
   """One detect subprocess: seconds (reported and wall), peak RSS, exit status.
 
-  The child is reaped with ``os.wait4``, whose rusage is that child's alone
-  (``ru_maxrss`` = its peak resident set, KiB on Linux).
+  Peak RSS is the child's VmHWM (see ``_CHILD``), in GiB.
   """
-  cmd = [sys.executable, "-m", "lrrjax.cli", "detect", str(cube), "--method", method,
+  cmd = [sys.executable, "-c", _CHILD, "detect", str(cube), "--method", method,
          "--out", str(out)] + (["--memory-budget", budget] if budget else [])
-  env = dict(os.environ, PYTHONPATH=str(REPO))
+  hwm = pathlib.Path(f"{out}.hwm")
+  if hwm.exists():
+    hwm.unlink()
+  env = dict(os.environ, PYTHONPATH=str(REPO), LRRJAX_HWM_FILE=str(hwm))
   log_out, log_err = pathlib.Path(f"{out}.stdout"), pathlib.Path(f"{out}.stderr")
   t0 = time.perf_counter()
   with open(log_out, "w", encoding="utf-8") as fo, open(log_err, "w", encoding="utf-8") as fe:
     proc = subprocess.Popen(cmd, env=env, stdout=fo, stderr=fe)  # pylint: disable=consider-using-with
     deadline = t0 + timeout
-    while True:
-      pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-      if pid:
-        break
-      if time.perf_counter() > deadline:
-        proc.kill()
-        _, status, usage = os.wait4(proc.pid, 0)
-        break
-      time.sleep(0.1)
-  proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+      proc.wait(timeout=max(deadline - time.perf_counter(), 1))
+    except subprocess.TimeoutExpired:
+      proc.kill()
+      proc.wait()
   wall = time.perf_counter() - t0
   stdout = log_out.read_text(errors="replace")
   stderr = log_err.read_text(errors="replace").strip()
+  peak = int(hwm.read_text()) / 2 ** 20 if hwm.exists() else float("nan")
   rec = {"command": "lrrjax " + " ".join(cmd[3:]), "returncode": proc.returncode,
-         "wall_s": wall, "peak_rss_gib": usage.ru_maxrss / 2 ** 20,
+         "wall_s": wall, "peak_rss_gib": peak,
          "stderr_tail": stderr.splitlines()[-1][-300:] if stderr else ""}
   m = re.search(r" in ([0-9.]+)s -> ", stdout)
   if proc.returncode == 0 and m:
@@ -181,7 +198,11 @@ def main(argv=None) -> int:
   sizes = [int(s) for s in args.sizes.split(",")]
   methods = [m for m in args.methods.split(",") if m]
   gflops = matmul_gflops()
-  records = []
+  # Records of earlier runs into the same --out are kept, except those redone now.
+  old = out / "scaling.json"
+  todo = {(z, m) for z in sizes for m in methods}
+  records = ([r for r in json.loads(old.read_text())["records"]
+              if (r["size"], r["method"]) not in todo] if old.exists() else [])
   for size in sizes:
     cube = data / f"cube_{size}_{args.bands}.npy"
     if not cube.exists():
@@ -209,6 +230,10 @@ def main(argv=None) -> int:
       provenance.write_json(out / "scaling.json",
                             {"records": records, "matmul_gflops_f32": gflops,
                              "provenance": provenance.record()})
+  records.sort(key=lambda r: (r["method"], r["size"]))
+  provenance.write_json(out / "scaling.json",
+                        {"records": records, "matmul_gflops_f32": gflops,
+                         "provenance": provenance.record()})
   (out / "scaling.md").write_text(_markdown(records, gflops), encoding="utf-8")
   _figure(records, out / "scaling.png")
   return 0

@@ -134,7 +134,7 @@ def stream_stats(cube, tile_rows: int, *, covariance: bool = True,
     a, z = np.searchsorted(idx, [r0 * w, r1 * w])
     sample_pb[a:z] = x[idx[a:z] - r0 * w]
     first = (-r0) % step
-    previews.append(tile[first::step, ::step])
+    previews.append(tile[first::step, ::step].copy())  # a view would keep the strip alive
     if on_rows is not None:
       on_rows(r1 - r0)
   m1 = s1 / n
