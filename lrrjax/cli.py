@@ -257,10 +257,9 @@ def detect(scene, method: str = DEFAULT_METHOD, out: str | os.PathLike | None = 
   try:
     if tiled:
       from lrrjax import streaming  # pylint: disable=import-outside-toplevel
-      full = detectors.resolve_params(spec, params)
-      fit_params = {k: v for k, v in full.items() if k != "seed"}
+      full = detectors.resolve_params(spec, params)  # a method's own seed stays in
       scores, stats, tile_info = streaming.detect_tiled(
-          scene, spec, fit_params, out, tile_rows,
+          scene, spec, full, out, tile_rows,
           seed=int(params.get("seed", 0) or 0), drop_constant_bands=drop_constant,
           notice=_notice, progress=meter)
       b = stats.bands
