@@ -70,10 +70,14 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None,
   state when each cell finishes.
   """
   from lrrjax import detectors, metrics  # pylint: disable=import-outside-toplevel
+  from lrrjax.errors import LrrjaxError  # pylint: disable=import-outside-toplevel
   params = dict(params or {})
   t0 = time.perf_counter()
-  scores = np.asarray(detectors.run_method(method, scene, **params),
-                      dtype=np.float32)
+  try:
+    scores = np.asarray(detectors.run_method(method, scene, **params),
+                        dtype=np.float32)
+  except LrrjaxError as e:
+    raise _in_scene(e, scene) from e
   seconds = time.perf_counter() - t0
   if scores.shape != scene.cube.shape[:2]:
     raise SceneError(f"method {method!r} returned scores of shape {scores.shape} "
@@ -83,8 +87,30 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None,
          "shape": [int(v) for v in scene.cube.shape], "seconds": seconds,
          "provenance": cell_provenance or _cell_provenance()}
   if scene.gt is not None:
-    rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
+    try:
+      rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
+    except LrrjaxError as e:
+      raise _in_scene(e, scene) from e
   return rec, scores
+
+
+def _in_scene(err: Exception, scene) -> Exception:
+  """``err`` with the scene (and its file) named first, unless the message has it."""
+  msg, source = str(err), getattr(scene, "source", "")
+  if scene.name in msg or (source and source in msg):
+    return err
+  return type(err)(f"scene {scene.name!r}" + (f" ({source})" if source else "")
+                   + f": {msg}")
+
+
+def _eta(done: int, total: int, t0: float) -> str:
+  """``rate cells/min, ETA m:ss`` from ``done`` of ``total`` cells since ``t0``."""
+  from lrrjax import progress as progress_mod  # pylint: disable=import-outside-toplevel
+  elapsed = max(time.perf_counter() - t0, 1e-9)
+  rate = done / elapsed
+  eta = (total - done) / rate if rate > 0 else float("nan")
+  return (f"{60 * rate:.3g} cells/min, elapsed {progress_mod.fmt_time(elapsed)} "
+          f"ETA {progress_mod.fmt_time(eta)}")
 
 
 def _load_cell(cells: pathlib.Path, scene: str, method: str,
@@ -115,8 +141,8 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
                   out_dir: str | os.PathLike, scenes: Iterable[str] | None = None,
                   progress: bool | Callable[[str], None] = True,
                   figures: bool = True,
-                  method_params: dict[str, dict[str, Any]] | None = None
-                  ) -> list[dict[str, Any]]:
+                  method_params: dict[str, dict[str, Any]] | None = None,
+                  distributed: bool = False) -> list[dict[str, Any]]:
   """Runs every method on every scene of `data_dir` and writes the report.
 
   Args:
@@ -129,6 +155,12 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
     method_params: optional method -> keyword overrides for run_method (the
       same for every scene). A cached cell computed with other parameters is
       recomputed.
+    distributed: split the scenes over the ``jax.distributed`` processes
+      (already initialised): process ``p`` of ``P`` runs scenes ``p, p + P,
+      ...`` of the list and saves their cells; the records are then joined
+      once through a collective (``process_allgather`` of their JSON), and
+      process 0 alone writes results.json / results.md and, from the cell
+      files (a shared folder), the figures. Every process returns all records.
 
   Returns:
     The records, scene-major in the order of `scenes` / list_scenes, then methods.
@@ -171,9 +203,15 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   cells = out / "cells"
   cells.mkdir(parents=True, exist_ok=True)
   records, all_scores, loaded = [], {}, {}
-  total, done = len(names) * len(methods), 0
   started = _cell_provenance()
-  for name in names:
+  rank, world = _process_rank() if distributed else (0, 1)
+  mine = names[rank::world]
+  total, done = len(mine) * len(methods), 0
+  t_start = time.perf_counter()
+  if world > 1:
+    _say(progress, f"process {rank}/{world}: {len(mine)} of {len(names)} scenes "
+                   f"({', '.join(mine) or 'none'})")
+  for name in mine:
     scene = io.load_scene(paths[name], name=name)
     loaded[name] = scene
     for method in methods:
@@ -192,11 +230,27 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       auc = rec.get("auc_df")
       auc_txt = f"AUC(D,F)={auc:.4f}" if auc is not None else "no gt"
       _say(progress, f"[{done}/{total}] {name} {method}: {auc_txt} "
-                     f"{rec['seconds']:.2f}s ({tag})")
+                     f"{rec['seconds']:.2f}s ({tag}); {_eta(done, total, t_start)}")
+
+  if world > 1:
+    records = _join_records(records, names, methods)
+    if rank != 0:
+      return records
+    missing = [n for n in names if n not in loaded]
+    for n in missing:
+      loaded[n] = io.load_scene(paths[n], name=n)
+      for m in methods:
+        npy = cells / (cell_stem(n, m) + ".npy")
+        if npy.exists():
+          all_scores[(n, m)] = np.load(npy)
+    if figures and len(all_scores) < len(names) * len(methods):
+      _say(progress, "figures skipped: the other processes' cells are not in "
+                     f"{cells} (no shared folder)")
+      figures = False
 
   provenance.write_json(out / "results.json",
                         {"records": records, "methods": methods, "scenes": names,
-                         "provenance": provenance.record()})
+                         "processes": world, "provenance": provenance.record()})
   _write_tables(out, records, methods, names)
   if figures:
     _figures(out, loaded, all_scores, methods, names)
@@ -300,6 +354,30 @@ def render_report(data_dir: str | os.PathLike | None, methods: Sequence[str],
       _figures(out, loaded, all_scores, methods, names)
       _say(progress, f"figures redrawn in {out}")
   return records
+
+
+def _process_rank() -> tuple[int, int]:
+  import jax  # pylint: disable=import-outside-toplevel
+  return jax.process_index(), jax.process_count()
+
+
+def _join_records(records: list[dict], names: Sequence[str],
+                  methods: Sequence[str]) -> list[dict]:
+  """All processes' records (a collective every process must call), scene-major
+  in the order of ``names``, then ``methods``."""
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+  payload = np.frombuffer(provenance.to_json(records).encode("utf-8"), np.uint8)
+  sizes = np.asarray(multihost_utils.process_allgather(
+      np.array([payload.size], np.int32))).reshape(-1)
+  buf = np.zeros(int(sizes.max()), np.int32)
+  buf[:payload.size] = payload
+  gathered = np.asarray(multihost_utils.process_allgather(buf))
+  joined = []
+  for row, n in zip(gathered.reshape(len(sizes), -1), sizes):
+    joined += json.loads(row[:n].astype(np.uint8).tobytes().decode("utf-8"))
+  order = {(s, m): i for i, (s, m) in enumerate(
+      (s, m) for s in names for m in methods)}
+  return sorted(joined, key=lambda r: order[(r["scene"], r["method"])])
 
 
 def _figures(out, loaded, all_scores, methods, names) -> None:

@@ -2,11 +2,19 @@
 
   lrrjax detect SCENE [--method M] [--out DIR] [--key K] [--gt-key G]
                       [--checkpoint WORKDIR] [--seed N] [--set key=value ...]
+                      [--tile-rows N] [--memory-budget SIZE] [--progress]
   lrrjax info SCENE [--key K] [--gt-key G]
   lrrjax train SCENE --workdir DIR [--key K] [--gt-key G] [--seed N] [--set key=value ...]
   lrrjax benchmark DATA_DIR --out DIR [--methods m1,m2,...] [--limit-scenes a,b] [--report-only]
 
 SCENE is a file (.mat, .npy, .npz, ENVI .hdr) or the word `synthetic`.
+detect/info/train take band options: --bands LIST (keep), --bad-bands LIST
+(drop; LIST = 0-based indices and inclusive ranges, "0-99,120-149"); constant
+(zero-variance) bands are dropped with a one-line notice on stderr unless
+--keep-constant-bands. `detect` scores a cube larger than the memory budget
+strip by strip (methods with a tiled form, lrrjax.streaming) and writes
+scores.npy memory-mapped. Progress (rate, ETA) goes to stderr on a terminal,
+or anywhere with --progress.
 User errors (lrrjax.errors.LrrjaxError, a missing file) print `error: <message>`
 on stderr and exit with status 2, without a traceback.
 """
@@ -105,19 +113,73 @@ def _progress_fn(args):
   return show
 
 
-def load(scene: str, key: str | None = None, gt_key: str | None = None):
+def _notice(text: str) -> None:
+  print(text, file=sys.stderr, flush=True)
+
+
+def band_options(args) -> dict[str, Any]:
+  """``bands``, ``bad_bands`` (file band indices or None) and
+  ``drop_constant`` from the command-line band options."""
+  from lrrjax import io  # pylint: disable=import-outside-toplevel
+  bands = getattr(args, "bands", None)
+  bad = getattr(args, "bad_bands", None)
+  return {"bands": None if bands is None else io.parse_band_list(bands, "--bands"),
+          "bad_bands": None if bad is None else io.parse_band_list(bad, "--bad-bands"),
+          "drop_constant": not getattr(args, "keep_constant_bands", False)}
+
+
+def load(scene: str, key: str | None = None, gt_key: str | None = None, *,
+         bands=None, bad_bands=None, drop_constant: bool = True):
   """The scene named on the command line: a file path or `synthetic`
-  (lrrjax.synthetic.make_scene() with its defaults)."""
+  (lrrjax.synthetic.make_scene() with its defaults).
+
+  ``bands``/``bad_bands`` select file bands; constant bands are dropped with a
+  one-line notice on stderr naming them (``drop_constant``), else refused."""
   if scene == "synthetic":
     from lrrjax import synthetic  # pylint: disable=import-outside-toplevel
     if key is not None or gt_key is not None:
       raise ConfigError("--key/--gt-key do not apply to the synthetic scene")
+    if bands is not None or bad_bands:
+      raise ConfigError("--bands/--bad-bands do not apply to the synthetic scene")
     return synthetic.make_scene()
   from lrrjax import io  # pylint: disable=import-outside-toplevel
   path = pathlib.Path(scene)
   if not path.exists():
     raise FileNotFoundError(f"scene file not found: {scene}")
-  return io.load_scene(path, key=key, gt_key=gt_key)
+  loaded = io.load_scene(path, key=key, gt_key=gt_key, bands=bands,
+                         bad_bands=bad_bands, drop_constant_bands=drop_constant)
+  dropped = loaded.metadata.get("dropped_bands")
+  if dropped:
+    _notice(f"note: {loaded.name}: dropped {len(dropped)} constant band(s) "
+            f"{list(dropped)} (zero variance)")
+  return loaded
+
+
+def parse_size(text: str | int | None) -> int | None:
+  """``"2048"`` (MiB), ``"512M"``, ``"2G"``, ``"1.5G"`` -> bytes; None stays None."""
+  if text is None or isinstance(text, int):
+    return None if text is None else int(text) * (1 << 20)
+  t = str(text).strip().upper().removesuffix("B").removesuffix("I")
+  mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+  unit = mult.get(t[-1:], None)
+  try:
+    value = float(t[:-1] if unit else t)
+  except ValueError:
+    raise ConfigError(f"--memory-budget: cannot read {text!r}; use e.g. 2048 "
+                      f"(MiB), 512M or 2G") from None
+  if not value > 0:
+    raise ConfigError(f"--memory-budget must be positive, got {text!r}")
+  return int(value * (unit or (1 << 20)))
+
+
+def _in_scene(err: Exception, name: str, source: str = "") -> Exception:
+  """``err`` with the scene named in front of its message (unless it already is)."""
+  msg = str(err)
+  if name in msg or (source and source in msg):
+    return err
+  where = f"scene {name!r}" + (f" ({source})" if source else "")
+  new = type(err)(f"{where}: {msg}")
+  return new
 
 
 def _check_params(spec, params: dict[str, Any]) -> None:
@@ -151,10 +213,19 @@ def _method_spec(name: str):
 
 def detect(scene, method: str = DEFAULT_METHOD, out: str | os.PathLike | None = None,
            checkpoint: str | os.PathLike | None = None, seed: int | None = None,
-           params: dict[str, Any] | None = None) -> dict[str, Any]:
-  """Runs one method on one scene and writes scores.npy, detection.png and,
-  with ground truth, metrics.json and roc.png. Returns the summary record."""
+           params: dict[str, Any] | None = None, *, tile_rows: int | None = None,
+           drop_constant: bool = True, progress: bool = False) -> dict[str, Any]:
+  """Runs one method on one scene and writes scores.npy, detection.png,
+  detect.json (the record: shape, seconds, pixels/s, bands, strips) and, with
+  ground truth, metrics.json and roc.png. Returns the summary record.
+
+  ``scene`` is a :class:`lrrjax.io.Scene` (scored whole) or a
+  :class:`lrrjax.io.lazy.LazyCube` (scored strip by strip with the method's
+  tiled form, ``tile_rows`` rows at a time; scores.npy memory-mapped and the
+  figures drawn from a strided preview). Errors raised while scoring name
+  the scene."""
   from lrrjax import detectors, metrics, plots  # pylint: disable=import-outside-toplevel
+  from lrrjax import progress as progress_mod  # pylint: disable=import-outside-toplevel
   params = dict(params or {})
   spec = _method_spec(method)
   if seed is not None:
@@ -171,32 +242,73 @@ def detect(scene, method: str = DEFAULT_METHOD, out: str | os.PathLike | None = 
       raise FileNotFoundError(f"checkpoint folder not found: {ckpt}")
   else:
     _check_params(spec, params)
+  tiled = not hasattr(scene, "x_bn")  # a LazyCube
+  if tiled and (checkpoint is not None or spec.tiled is None):
+    raise ConfigError(f"method {method!r} cannot score scene {scene.name!r} strip by strip")
   out = pathlib.Path(out if out is not None else f"runs/{scene.name}-{method}")
   out.mkdir(parents=True, exist_ok=True)
+  h, w, b = (int(v) for v in scene.shape)
+  meter = progress_mod.Progress(
+      2 * h * w if tiled else h * w, "px", f"detect {method} on {scene.name}",
+      enabled=progress_mod.enabled(progress))
 
   t0 = time.perf_counter()
-  if checkpoint is not None:
-    from lrrjax.lrr import methods as lrr_methods  # pylint: disable=import-outside-toplevel
-    scores = lrr_methods.lrrnet_plus_from_checkpoint(scene, ckpt)
-  else:
-    scores = detectors.run_method(method, scene, **params)
-  scores = np.asarray(scores, dtype=np.float32)
+  tile_info = None
+  try:
+    if tiled:
+      from lrrjax import streaming  # pylint: disable=import-outside-toplevel
+      full = detectors.resolve_params(spec, params)  # a method's own seed stays in
+      scores, stats, tile_info = streaming.detect_tiled(
+          scene, spec, full, out, tile_rows,
+          seed=int(params.get("seed", 0) or 0), drop_constant_bands=drop_constant,
+          notice=_notice, progress=meter)
+      b = stats.bands
+    else:
+      if checkpoint is not None:
+        from lrrjax.lrr import methods as lrr_methods  # pylint: disable=import-outside-toplevel
+        scores = lrr_methods.lrrnet_plus_from_checkpoint(scene, ckpt)
+      else:
+        scores = detectors.run_method(method, scene, **params)
+      scores = np.asarray(scores, dtype=np.float32)
+      meter.update(h * w)
+  except LrrjaxError as e:
+    meter.close()
+    raise _in_scene(e, scene.name, scene.source) from e
   seconds = time.perf_counter() - t0
-  h, w = scene.cube.shape[:2]
   if scores.shape != (h, w):
     raise SceneError(f"method {method!r} returned shape {scores.shape}, "
                      f"expected {(h, w)} for scene {scene.name!r}")
 
-  np.save(out / "scores.npy", scores)
-  plots.save_detection(out / "detection.png", scene, scores,
-                       title=f"{scene.name}: {method}")
+  gt = scene.gt
+  if tiled:
+    step = stats.preview_step
+    plots.save_detection(out / "detection.png", stats.preview_hwb,
+                         np.asarray(scores[::step, ::step]),
+                         None if gt is None else gt[::step, ::step],
+                         title=f"{scene.name}: {method} (every {step}th pixel)"
+                         if step > 1 else f"{scene.name}: {method}")
+  else:
+    np.save(out / "scores.npy", scores)
+    plots.save_detection(out / "detection.png", scene, scores,
+                         title=f"{scene.name}: {method}")
+  meta = getattr(scene, "metadata", {}) or {}
   rec = {"method": method, "scene": scene.name, "source": scene.source,
-         "shape": [int(v) for v in scene.cube.shape], "seconds": seconds,
+         "shape": [h, w, b], "seconds": seconds,
          "params": params, "checkpoint": None if checkpoint is None else str(checkpoint),
-         "out": str(out)}
-  if scene.gt is not None:
-    rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
-    pf, pd, _ = metrics.roc_curve(scores.ravel(), scene.gt.ravel())
+         "out": str(out), "pixels_per_second": h * w / max(seconds, 1e-12),
+         "bands": meta.get("bands"),
+         "dropped_bands": (tile_info or {}).get("dropped_bands")
+         or meta.get("dropped_bands") or [],
+         "tiled": None if tile_info is None else
+         {k: v for k, v in tile_info.items() if k != "dropped_bands"}}
+  provenance.write_json(out / "detect.json",
+                        {**rec, "provenance": provenance.record(seed=seed)})
+  if gt is not None:
+    try:
+      rec.update({k: float(v) for k, v in metrics.evaluate(scores, gt).items()})
+    except LrrjaxError as e:
+      raise _in_scene(e, scene.name, scene.source) from e
+    pf, pd, _ = metrics.roc_curve(np.asarray(scores).ravel(), gt.ravel())
     plots.save_roc(out / "roc.png", {method: (pf, pd)}, title=scene.name)
     provenance.write_json(out / "metrics.json",
                           {**rec, "provenance": provenance.record(seed=seed)})
@@ -211,14 +323,68 @@ def summary_line(rec: dict[str, Any]) -> str:
           f"in {rec['seconds']:.2f}s -> {rec['out']}")
 
 
+def open_for_detect(args, method: str):
+  """``(scene_or_lazy_cube, tile_rows)`` for `detect`: a LazyCube when the
+  method has a tiled form and the cube needs strips (lrrjax.streaming.plan),
+  else the whole Scene."""
+  from lrrjax import io, streaming  # pylint: disable=import-outside-toplevel
+  from lrrjax.io import lazy  # pylint: disable=import-outside-toplevel
+  opts = band_options(args)
+  budget = parse_size(args.memory_budget) or streaming.DEFAULT_BUDGET_MIB * (1 << 20)
+  whole = lambda: load(args.scene, args.key, args.gt_key, **opts)  # noqa: E731
+  if args.scene == "synthetic" or args.checkpoint is not None:
+    scene = whole()
+    if args.tile_rows is not None:
+      streaming.plan(scene.shape, method, False, budget, args.tile_rows, scene.name)
+    return scene, None
+  path = pathlib.Path(args.scene)
+  if not path.exists():
+    raise FileNotFoundError(f"scene file not found: {args.scene}")
+  spec = _method_spec(method)
+  cube = lazy.open_cube(path, args.key, args.gt_key, bands=opts["bands"],
+                        bad_bands=opts["bad_bands"])
+  if cube is None:  # MATLAB v5 / .npz: loaded whole
+    found = lazy.whole_cube_shape(path, args.key)
+    if found is not None:
+      shape, fmt = found
+      nbytes = int(np.prod(shape)) * 4
+      if nbytes > budget:
+        raise SceneError(
+            f"{path}: the cube {'x'.join(map(str, shape))} needs "
+            f"{lazy.fmt_gib(nbytes)} as float32, more than the memory budget "
+            f"{lazy.fmt_gib(budget)}, and a {fmt} file can only be read whole; "
+            f"re-save it as MATLAB v7.3 (HDF5), .npy or ENVI to stream it, or "
+            f"raise --memory-budget")
+    if args.tile_rows is not None:
+      raise ConfigError(f"{path}: --tile-rows needs a file that can be read in "
+                        f"strips (.npy, ENVI, MATLAB v7.3), not a {path.suffix} file")
+    return whole(), None
+  try:
+    chosen = streaming.plan(cube.shape, method, spec.tiled is not None, budget,
+                            args.tile_rows, f"scene {cube.name!r} ({path})")
+  except BaseException:
+    cube.close()
+    raise
+  if chosen.mode == "whole":
+    cube.close()
+    return whole(), None
+  return cube, chosen.tile_rows
+
+
 def _cmd_detect(args) -> int:
-  scene = load(args.scene, args.key, args.gt_key)
   params = parse_sets(args.set)
   if args.finetune:
     if args.method not in TRAINED_METHODS or args.checkpoint is not None:
       raise ConfigError("--finetune applies to --method lrrnet-plus without --checkpoint")
     params["finetune"] = True
-  rec = detect(scene, args.method, args.out, args.checkpoint, args.seed, params)
+  scene, tile_rows = open_for_detect(args, args.method)
+  try:
+    rec = detect(scene, args.method, args.out, args.checkpoint, args.seed,
+                 params, tile_rows=tile_rows,
+                 drop_constant=not args.keep_constant_bands, progress=args.progress)
+  finally:
+    if hasattr(scene, "close"):
+      scene.close()
   print(summary_line(rec))
   return 0
 
@@ -233,7 +399,8 @@ def _range_txt(a: np.ndarray) -> str:
   return f" range [{np.min(a):.6g}, {np.max(a):.6g}]"
 
 
-def info(scene_arg: str, key: str | None = None, gt_key: str | None = None) -> str:
+def info(scene_arg: str, key: str | None = None, gt_key: str | None = None,
+         bands: dict[str, Any] | None = None) -> str:
   """Text description of a scene file (or the synthetic scene): file variables with
   shapes, dtypes and ranges, then the loaded cube and its ground truth."""
   lines = []
@@ -252,7 +419,7 @@ def info(scene_arg: str, key: str | None = None, gt_key: str | None = None) -> s
       lines.append(f"  {row['key']}: {shape} {row['dtype']}{rng}")
     if meta.get("error"):
       lines.append(f"problem: {meta['error']}")
-  scene = load(scene_arg, key, gt_key)
+  scene = load(scene_arg, key, gt_key, **(bands or {}))
   cube = scene.cube
   keys = ""
   if scene.metadata.get("cube_key"):
@@ -264,6 +431,8 @@ def info(scene_arg: str, key: str | None = None, gt_key: str | None = None) -> s
   orig = scene.metadata.get("dtype")
   lines.append(f"dtype in file: {orig}" if orig else "dtype in file: (generated)")
   lines.append(f"value range: [{float(cube.min()):.6g}, {float(cube.max()):.6g}]")
+  if scene.metadata.get("bands") is not None:
+    lines.append(f"bands kept (file indices): {scene.metadata['bands']}")
   dropped = scene.metadata.get("dropped_bands")
   if dropped:
     lines.append(f"dropped constant bands: {list(dropped)}")
@@ -277,7 +446,7 @@ def info(scene_arg: str, key: str | None = None, gt_key: str | None = None) -> s
 
 
 def _cmd_info(args) -> int:
-  print(info(args.scene, args.key, args.gt_key))
+  print(info(args.scene, args.key, args.gt_key, band_options(args)))
   return 0
 
 
@@ -338,6 +507,28 @@ def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = 
   return rec
 
 
+def _train_progress(args):
+  """A `train` progress callback ``(step, {name: value})`` printing steps done,
+  rate and ETA against ``train.steps`` (None when progress is off)."""
+  from lrrjax import progress as progress_mod  # pylint: disable=import-outside-toplevel
+  if not _progress_enabled(args):
+    return None
+  from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
+  config = apply_overrides(lrr_config.get_config(), parse_sets(args.set))
+  meter = progress_mod.Progress(max(int(config.train.steps), 1), "steps", "train",
+                                enabled=True, interval=0.0)
+
+  def show(step, values=None):
+    if isinstance(values, dict):
+      note = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in values.items())
+      meter.update(max(int(step) - meter.done, 0), note=note)
+    else:
+      _notice(" ".join(str(p) for p in (step, values) if p is not None))
+
+  return show
+
+
 def _cmd_train(args) -> int:
   if args.scene != "synthetic" and pathlib.Path(args.scene).is_dir():
     if args.key is not None or args.gt_key is not None:
@@ -351,9 +542,9 @@ def _cmd_train(args) -> int:
     return 0
   if args.export is not None:
     raise ConfigError("--export applies to cross-scene training (a folder of scenes)")
-  scene = load(args.scene, args.key, args.gt_key)
+  scene = load(args.scene, args.key, args.gt_key, **band_options(args))
   rec = train(scene, args.workdir, parse_sets(args.set), args.seed,
-              progress=_progress_fn(args))
+              progress=_train_progress(args))
   loss = "" if rec["final_loss"] is None else f" final loss {rec['final_loss']:.6g}"
   print(f"trained lrrnet-plus on {rec['scene']}: {rec['steps']} steps{loss} "
         f"in {rec['seconds']:.2f}s -> {rec['workdir']}")
@@ -377,6 +568,9 @@ def _cmd_benchmark(args) -> int:
   from lrrjax import benchmark  # pylint: disable=import-outside-toplevel
   methods = _split(args.methods) or list(DEFAULT_BENCHMARK_METHODS)
   progress = _progress_fn(args) or False
+  if args.distributed:
+    import jax  # pylint: disable=import-outside-toplevel
+    jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
   if args.report_only:
     # Messages about missing cells / figures are always shown.
     records = benchmark.render_report(args.data_dir, methods, args.out,
@@ -385,7 +579,11 @@ def _cmd_benchmark(args) -> int:
   else:
     records = benchmark.run_benchmark(args.data_dir, methods, args.out,
                                       scenes=_split(args.limit_scenes),
-                                      progress=progress)
+                                      progress=progress, distributed=args.distributed)
+  if args.distributed:
+    import jax  # pylint: disable=import-outside-toplevel
+    if jax.process_index() != 0:
+      return 0
   aucs = {}
   for r in records:
     if "auc_df" in r:
@@ -413,6 +611,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--key", default=None, help="variable holding the cube")
     q.add_argument("--gt-key", dest="gt_key", default=None,
                    help="variable holding the ground-truth map")
+    q.add_argument("--bands", default=None, metavar="LIST",
+                   help="file bands to keep: 0-based indices and inclusive ranges, "
+                        "e.g. 0-99,120-149 (default all)")
+    q.add_argument("--bad-bands", dest="bad_bands", default=None, metavar="LIST",
+                   help="file bands to drop (dead or water-absorption bands), "
+                        "e.g. 103-107,150-165")
+    q.add_argument("--keep-constant-bands", dest="keep_constant_bands",
+                   action="store_true",
+                   help="refuse a cube with constant (zero-variance) bands instead "
+                        "of dropping them with a notice")
 
   def progress_arg(q):
     q.add_argument("--progress", action="store_true",
@@ -431,6 +639,14 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--seed", type=int, default=None, help="method seed (passed as its `seed` parameter)")
   q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="method parameter override (repeatable; dotted keys for LRR config)")
+  q.add_argument("--tile-rows", dest="tile_rows", type=int, default=None, metavar="N",
+                 help="score N rows at a time (methods with a tiled form; default: "
+                      "whole scene when it fits the memory budget, else strips sized "
+                      "to it)")
+  q.add_argument("--memory-budget", dest="memory_budget", default=None, metavar="SIZE",
+                 help="memory for the cube and its working arrays, e.g. 2048 (MiB), "
+                      "512M, 2G (default 2G)")
+  progress_arg(q)
   q.set_defaults(func=_cmd_detect)
 
   q = sub.add_parser("info", help="describe a scene file")
@@ -462,6 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--report-only", dest="report_only", action="store_true",
                  help="run nothing: rewrite results.json, results.md and readme_table.md "
                       "from the cell records in --out (figures only if every score map is there)")
+  q.add_argument("--distributed", action="store_true",
+                 help="split the scenes over jax.distributed processes (results "
+                      "joined once, written by process 0)")
+  q.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                 help="jax.distributed coordinator (default: from the environment)")
+  q.add_argument("--num-processes", dest="num_processes", type=int, default=None)
+  q.add_argument("--process-id", dest="process_id", type=int, default=None)
   progress_arg(q)
   q.set_defaults(func=_cmd_benchmark)
   return p

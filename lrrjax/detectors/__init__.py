@@ -9,6 +9,39 @@ lazily (a module that does not exist yet is skipped).
 
 Every method is ``fn(scene, **params) -> scores (H, W)``, larger = more
 anomalous; :func:`run_method` returns them as float32 numpy.
+
+Tiled (streaming) form
+----------------------
+A method may also carry ``MethodSpec.tiled``, a :class:`TiledForm`, so that a
+scene larger than memory is scored strip by strip (``lrrjax detect`` with a
+cube over the memory budget, or ``--tile-rows``; runner:
+:func:`lrrjax.streaming.detect_tiled`). Methods without one are loaded whole.
+
+* ``fit(stats, **params) -> state``. ``stats`` is a
+  :class:`lrrjax.io.stream.CubeStats` of the *raw* cube values (not
+  normalised), streamed exactly in one pass: ``height, width, bands,
+  n_pixels``, per-band ``band_min``/``band_max``, ``mean`` and ``cov``
+  (float64, divided by N; None unless ``needs_covariance``), a deterministic
+  random pixel sample ``sample_pb`` (P x B float32, P = 20000 by default,
+  ``sample_index`` its sorted row-major indices) and a strided ``preview_hwb``.
+  ``params`` are the method's parameters with the whole-scene function's
+  defaults filled in (:func:`resolve_params`), so both paths share defaults.
+  A method that normalises globally does it with the streamed extremes
+  (:func:`lrrjax.io.stream.normalize_tile` equals ``io.normalize`` on the
+  whole cube).
+* ``score(state, tile_hwb_raw) -> tile_hw``: scores of one strip of raw
+  float32 values, all columns, ``h`` rows (plus the halo rows, see below).
+  It must not depend on the strip's other contents beyond the window of
+  each pixel: scores of a pixel are the same whichever strip holds it.
+* ``halo``: an int, or ``halo(state) -> int``: rows of context a spatial
+  method needs on each side. The runner passes the strip with up to
+  ``halo`` extra rows above and below (fewer at the scene's top and bottom,
+  which are real borders) and keeps the scores of the core rows.
+* ``needs_covariance``: whether ``fit`` reads ``stats.cov`` (an ``O(N B^2)``
+  streaming cost).
+
+A scene that fits in one strip is scored by ``fn`` itself (the whole-scene
+path), so the tiled form only ever sees scenes of two strips or more.
 """
 
 from __future__ import annotations
@@ -24,11 +57,20 @@ from lrrjax.errors import ConfigError
 _LAZY_MODULES = ("lrrjax.lrr.methods", "lrrjax.autoad")
 
 
+class TiledForm(NamedTuple):
+  """Streaming form of a method (see the module docstring)."""
+  fit: Callable[..., Any]
+  score: Callable[[Any, np.ndarray], np.ndarray]
+  halo: int | Callable[[Any], int] = 0
+  needs_covariance: bool = True
+
+
 class MethodSpec(NamedTuple):
-  """A registered detector: ``fn(scene, **params) -> scores_hw``."""
+  """A registered detector: ``fn(scene, **params) -> scores_hw``; ``tiled`` optional."""
   name: str
   fn: Callable[..., Any]
   description: str
+  tiled: TiledForm | None = None
 
 
 _METHODS: dict[str, MethodSpec] = {}
@@ -88,6 +130,25 @@ def get_method(name: str) -> MethodSpec:
         f"unknown method {name!r}; known methods: {', '.join(sorted(_METHODS))}") from None
 
 
+def resolve_params(spec: MethodSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+  """``overrides`` completed with the defaults of ``spec.fn``'s keyword parameters.
+
+  Raises:
+    ConfigError: a parameter ``spec.fn`` does not take.
+  """
+  params = list(inspect.signature(spec.fn).parameters.values())[1:]
+  known = {p.name: p for p in params
+           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+  if not any(p.kind == p.VAR_KEYWORD for p in params):
+    bad = sorted(set(overrides) - set(known))
+    if bad:
+      raise ConfigError(f"method {spec.name!r} has no parameter(s) {', '.join(bad)}; "
+                        f"accepted: {', '.join(sorted(known)) or '(none)'}")
+  out = {k: p.default for k, p in known.items() if p.default is not p.empty}
+  out.update(overrides)
+  return out
+
+
 def run_method(name: str, scene, **overrides) -> np.ndarray:
   """Runs method ``name`` on ``scene`` with parameter overrides.
 
@@ -128,7 +189,7 @@ def __getattr__(attr):
 
 # --- classical detectors ---------------------------------------------------
 
-from lrrjax.detectors import aed, crd, lrasr, rx  # noqa: E402  (after the registry API)
+from lrrjax.detectors import aed, crd, lrasr, rx, tiled  # noqa: E402  (after the registry API)
 
 
 def _grx(scene):
@@ -170,9 +231,13 @@ def _lrasr(scene, lam: float = 0.1, beta: float = 0.1, n_clusters: int = 15,
                      per_cluster=per_cluster, tol=tol, max_iter=max_iter, seed=seed)
 
 
-register(MethodSpec("grx", _grx, "Global RX: squared Mahalanobis distance to the scene mean"))
+register(MethodSpec("grx", _grx, "Global RX: squared Mahalanobis distance to the scene mean",
+                    TiledForm(tiled.grx_fit, tiled.grx_score)))
+# lrx has no tiled form: its default projects the whole scene on 20 principal
+# components, which a strip-by-strip pass would compute per strip.
 register(MethodSpec("lrx", _lrx, "Local RX on 20 whitened principal components, dual window (9, 19)"))
-register(MethodSpec("crd", _crd, "Collaborative representation detector (Li & Du 2015), dual window (11, 13)"))
+register(MethodSpec("crd", _crd, "Collaborative representation detector (Li & Du 2015), dual window (11, 13)",
+                    TiledForm(tiled.window_fit, tiled.crd_score, tiled.window_halo, False)))
 register(MethodSpec("aed", _aed, "Attribute and edge-preserving filters (Kang et al. 2017): area "
                     "opening/closing of 3 PCs, domain-transform filtering"))
 register(MethodSpec("lrasr", _lrasr, "Low-rank and sparse representation (Xu et al. 2016), LADMAP"))

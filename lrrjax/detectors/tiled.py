@@ -1,0 +1,93 @@
+"""Tiled (streaming) forms of the classical detectors.
+
+See :class:`lrrjax.detectors.TiledForm` for the interface. Each form here
+wraps the whole-scene function's mathematics without changing it:
+
+* ``grx``: the global mean and covariance come from the streamed statistics;
+  the score of a pixel is its squared Mahalanobis distance with the
+  pseudo-inverse of the band-standardised covariance, exactly the quantity
+  :func:`lrrjax.detectors.rx.global_rx` computes through an SVD of the whole
+  data. With ``D = diag(sqrt(C_bb))``, ``R = D^-1 C D^-1 = V diag(e) V^T``::
+
+    d_i = z_i^T D^-1 V_k diag(1 / e_k) V_k^T D^-1 z_i,  z_i = x_i - mu,
+
+  keeping ``e_k > e_max (B eps32)^2`` (the SVD route keeps singular values
+  ``s_k > s_max B eps32`` and ``e_k = s_k^2 / N``). float64 throughout.
+* ``lrx`` / ``crd``: the dual-window functions applied to a strip with a halo
+  of ``outer // 2`` rows, so every core pixel sees the same window as in the
+  whole scene (scene borders are real borders in both cases). CRD's global
+  ``[0, 1]`` rescaling uses the streamed global min/max.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from lrrjax.detectors import crd, rx
+
+_EPS32 = float(np.finfo(np.float32).eps)
+_BLOCK = 1 << 16
+
+
+class GrxState(NamedTuple):
+  """``d(x) = ||(x - mean) @ proj_bk||^2``."""
+  mean: np.ndarray     # (B,) float64
+  proj_bk: np.ndarray  # (B, K) float64: D^-1 V_k diag(e_k^-1/2)
+
+
+def grx_fit(stats) -> GrxState:
+  """Whitening projection of the streamed covariance (see module docstring)."""
+  if stats.cov is None:
+    raise ValueError("grx needs the streamed covariance (needs_covariance=True)")
+  b = stats.bands
+  std = np.sqrt(np.clip(np.diag(stats.cov), 0.0, None))
+  safe = np.where(std > 0, std, 1.0)
+  corr = stats.cov / np.outer(safe, safe)
+  evals, evecs = np.linalg.eigh(corr)
+  keep = evals > max(float(evals.max()), 0.0) * (b * _EPS32) ** 2
+  proj = (evecs[:, keep] / np.sqrt(evals[keep])) / safe[:, None]
+  return GrxState(np.asarray(stats.mean, np.float64), proj)
+
+
+def grx_score(state: GrxState, tile_hwb: np.ndarray) -> np.ndarray:
+  """Squared Mahalanobis distance of every pixel of the strip (float32 ``(h, w)``)."""
+  h, w, b = tile_hwb.shape
+  x = tile_hwb.reshape(-1, b)
+  out = np.empty(x.shape[0], np.float32)
+  for c0 in range(0, x.shape[0], _BLOCK):
+    z = x[c0:c0 + _BLOCK].astype(np.float64) - state.mean
+    p = z @ state.proj_bk
+    out[c0:c0 + _BLOCK] = np.einsum("ij,ij->i", p, p)
+  return out.reshape(h, w)
+
+
+class WindowState(NamedTuple):
+  """Parameters of a dual-window method plus CRD's global rescaling."""
+  params: dict
+  lo: float
+  hi: float
+
+
+def window_fit(stats, **params) -> WindowState:
+  return WindowState(dict(params), float(stats.band_min.min()),
+                     float(stats.band_max.max()))
+
+
+def window_halo(state: WindowState) -> int:
+  return int(state.params["outer"]) // 2
+
+
+def lrx_score(state: WindowState, tile_hwb: np.ndarray) -> np.ndarray:
+  return rx.local_rx(tile_hwb, **state.params)
+
+
+def crd_score(state: WindowState, tile_hwb: np.ndarray) -> np.ndarray:
+  params = dict(state.params)
+  if params.pop("normalize", True):
+    # crd._crd's rescaling, float32, with the whole cube's extremes.
+    lo, hi = np.float32(state.lo), np.float32(state.hi)
+    span = hi - lo if hi > lo else np.float32(1.0)
+    tile_hwb = (np.asarray(tile_hwb, np.float32) - lo) / span
+  return crd.crd(tile_hwb, normalize=False, **params)
