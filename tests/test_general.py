@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 from lrrjax import io, synthetic
-from lrrjax.lrr import general
+from lrrjax.lrr import general, prox
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,25 @@ def test_band_noise_matches_numpy(scene):
   got = np.asarray(general.band_noise(jnp.asarray(x_bn), h, w))
   cube = x_bn.reshape(-1, h, w).astype(np.float64)
   d = (cube[:, :, 1:] - cube[:, :, :-1]).reshape(cube.shape[0], -1)
-  med = np.median(d, axis=1, keepdims=True)
-  want = 1.4826 * np.median(np.abs(d - med), axis=1) / np.sqrt(2)
+  med = _lower_median(d)[:, None]
+  want = 1.4826 * _lower_median(np.abs(d - med)) / np.sqrt(2)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+
+
+def _lower_median(a):
+  """The ceil(n/2)-th smallest value along the last axis (bisect_median's definition)."""
+  return np.sort(a, axis=-1)[..., int(np.ceil(a.shape[-1] / 2)) - 1]
+
+
+def test_bisect_median_matches_sorting():
+  rng = np.random.default_rng(2)
+  for shape in ((7, 101), (3, 64)):
+    a = rng.normal(size=shape).astype(np.float32) * 10
+    np.testing.assert_allclose(np.asarray(prox.bisect_median(jnp.asarray(a))), _lower_median(a),
+                               atol=1e-5)
+  a = np.array([[2.0, 2.0, 2.0, 5.0]], np.float32)  # ties, constant rows
+  assert float(prox.bisect_median(jnp.asarray(a))[0]) == 2.0
+  assert float(prox.bisect_median(jnp.full((5,), 3.0))) == 3.0
 
 
 def test_band_weights_drop_dead_bands_and_interpolate():
@@ -74,8 +90,11 @@ def test_untrained_head_ranks_by_s_norm(scene):
   out = nnx.merge(graphdef, state)(ctx, h, w)
   s_norm = np.linalg.norm(np.asarray(out.s_bn), axis=0)
   z = np.asarray(out.scores_n)
+  phi = np.asarray(out.phi_fn)
   order = np.argsort(s_norm, kind="stable")
-  assert np.all(np.diff(z[order]) >= -1e-6)
+  assert np.all(np.diff(phi[0][order]) >= -1e-6)   # feature 0 is monotone in ||s_i||
+  # the untrained head is feature 0 plus softplus(-10) ~ 4.5e-5 of the others
+  assert np.max(np.abs(z - phi[0])) <= 5e-5 * np.abs(phi[1:]).sum(0).max() + 1e-6
   assert out.phi_fn.shape == (general.N_FEATURES, h * w)
   assert np.all(np.isfinite(np.asarray(out.phi_fn)))
 

@@ -140,16 +140,19 @@ def update_s(x_bn: Array, dl_bn: Array, y1_bn: Array, mu: Array,
   return prox.column_shrink(x_bn - dl_bn + y1_bn / mu, tau_s)
 
 
-def background_weights(residual_bn: Array, k: float = 3.0) -> Array:
+def background_weights(residual_bn: Array, k: float = 3.0,
+                       fast_median: bool = False) -> Array:
   """Robust 0/1 pixel weights: 0 for pixels whose residual norm is an outlier.
 
   ``w_i = 1[r_i <= median(r) + k * 1.4826 * MAD(r)]`` with ``r_i = ||residual_i||``.
   Parameter-free in scale (median/MAD), the same for every scene. Gradients do
-  not flow through the mask.
+  not flow through the mask. ``fast_median``: :func:`lrrjax.lrr.prox.bisect_median`
+  instead of the sort-based ``jnp.median`` (the generalised network).
   """
+  median = prox.bisect_median if fast_median else jnp.median
   r_n = jnp.sqrt(jnp.sum(residual_bn * residual_bn, axis=0))
-  med = jnp.median(r_n)
-  mad = jnp.median(jnp.abs(r_n - med))
+  med = median(r_n)
+  mad = median(jnp.abs(r_n - med))
   w_n = (r_n <= med + k * 1.4826 * mad).astype(residual_bn.dtype)
   return jax.lax.stop_gradient(w_n)
 
@@ -177,25 +180,27 @@ def update_multipliers(x_bn, dl_bn, s_bn, l_kn, j_kn, y1_bn, y2_kn, mu):
 
 @highest
 def stage(state: AdmmState, x_bn: Array, params: StageParams, *,
-          learn_dictionary: bool = True, outlier_k: float = 3.0) -> AdmmState:
+          learn_dictionary: bool = True, outlier_k: float = 3.0,
+          fast_median: bool = False) -> AdmmState:
   """One ADMM iteration (one unrolled stage)."""
   l_kn, _, s_bn, d_bk, y1_bn, y2_kn = state
   mu = params.mu
   j_kn = update_j(l_kn, y2_kn, mu, params.tau_l)
   l_kn = solve_l(x_bn, s_bn, d_bk, j_kn, y1_bn, y2_kn, mu)
   s_bn, d_bk, dl_bn = _s_and_atom_steps(x_bn, l_kn, d_bk, y1_bn, params,
-                                        learn_dictionary, outlier_k)
+                                        learn_dictionary, outlier_k, fast_median)
   y1_bn, y2_kn = update_multipliers(x_bn, dl_bn, s_bn, l_kn, j_kn, y1_bn, y2_kn,
                                     mu)
   return AdmmState(l_kn, j_kn, s_bn, d_bk, y1_bn, y2_kn)
 
 
-def _s_and_atom_steps(x_bn, l_kn, d_bk, y1_bn, params, learn_dictionary, outlier_k):
+def _s_and_atom_steps(x_bn, l_kn, d_bk, y1_bn, params, learn_dictionary, outlier_k,
+                      fast_median=False):
   """The S step, then (optionally) the robust atom step; returns (S, D, D L)."""
   dl_bn = d_bk @ l_kn
   s_bn = update_s(x_bn, dl_bn, y1_bn, params.mu, params.tau_s)
   if learn_dictionary:
-    w_n = background_weights(x_bn - dl_bn, outlier_k)
+    w_n = background_weights(x_bn - dl_bn, outlier_k, fast_median)
     d_bk = update_d(x_bn, s_bn, l_kn, d_bk, y1_bn, params.mu, params.eta, w_n)
     dl_bn = d_bk @ l_kn
   return s_bn, d_bk, dl_bn
@@ -227,7 +232,7 @@ def trace_of(prev: AdmmState, new: AdmmState, x_bn: Array, lam: Array,
 @highest
 def unroll(x_bn: Array, d_bk: Array, params: StageParams, lam: Array, *,
            learn_dictionary: bool = True, outlier_k: float = 3.0,
-           with_trace: bool = False):
+           with_trace: bool = False, fast_median: bool = False):
   """Runs ``T = params.mu.shape[0]`` stages by ``lax.scan``.
 
   Returns:
@@ -238,7 +243,7 @@ def unroll(x_bn: Array, d_bk: Array, params: StageParams, lam: Array, *,
 
   def body(state, p):
     new = stage(state, x_bn, p, learn_dictionary=learn_dictionary,
-                outlier_k=outlier_k)
+                outlier_k=outlier_k, fast_median=fast_median)
     out = trace_of(state, new, x_bn, lam) if with_trace else None
     return new, out
 

@@ -84,6 +84,7 @@ def band_noise(x_bn: Array, h: int, w: int, max_rows: int = 256) -> Array:
 
   ``sigma_b = 1.4826 MAD_{r,c}(x[r, c+1, b] - x[r, c, b]) / sqrt(2)`` over at most
   ``max_rows`` evenly spaced rows; 0 for a band whose values are all equal.
+  Medians by :func:`lrrjax.lrr.prox.bisect_median` (no sort).
   """
   b = x_bn.shape[0]
   x_bhw = x_bn.reshape(b, h, w)
@@ -94,8 +95,8 @@ def band_noise(x_bn: Array, h: int, w: int, max_rows: int = 256) -> Array:
     sub = x_bhw[:, rows, :]
     d = sub[:, :, 1:] - sub[:, :, :-1]
   d = d.reshape(b, -1)
-  med = jnp.median(d, axis=1, keepdims=True)
-  sigma = 1.4826 * jnp.median(jnp.abs(d - med), axis=1) / jnp.sqrt(2.0)
+  med = prox.bisect_median(d, axis=1)[:, None]
+  sigma = 1.4826 * prox.bisect_median(jnp.abs(d - med), axis=1) / jnp.sqrt(2.0)
   var = jnp.var(x_bn, axis=1)
   return jnp.where(var > 0, sigma, 0.0)
 
@@ -107,7 +108,7 @@ def band_weights(noise_b: Array, gamma: Array) -> Array:
   """
   live = noise_b > 0
   pos = jnp.where(live, noise_b, jnp.nan)
-  med = jnp.nanmedian(pos)
+  med = jnp.nanmedian(pos)  # (B values: the sort is cheap)
   med = jnp.where(jnp.isfinite(med) & (med > 0), med, 1.0)
   rel = jnp.maximum(jnp.where(live, noise_b, med) / med, 0.1)
   return jnp.where(live, rel ** (-gamma), 0.0)
@@ -185,21 +186,31 @@ def context_of(x_bn, h: int, w: int, *, gamma0: float = 0.0, n_clusters: int = 1
 
 
 def _box_sum(x_chw: Array, r: int) -> Array:
-  """Sum over the (2r+1) x (2r+1) window centred on each pixel (zero outside)."""
-  c, h, w = x_chw.shape
-  p = jnp.pad(x_chw, ((0, 0), (r + 1, r), (r + 1, r)))
-  s = jnp.cumsum(jnp.cumsum(p, axis=1), axis=2)
+  """Sum over the (2r+1) x (2r+1) window centred on each pixel (zero outside).
+
+  Separable: a (2r+1)-tap sum along rows, then along columns (O(r) per pixel;
+  ``jnp.cumsum`` lowers to a quadratic reduce_window on XLA:CPU).
+  """
   k = 2 * r + 1
-  return (s[:, k:k + h, k:k + w] - s[:, :h, k:k + w] - s[:, k:k + h, :w]
-          + s[:, :h, :w])
+  pad = ((0, 0), (r, r), (0, 0))
+  s = jax.lax.reduce_window(x_chw, 0.0, jax.lax.add, (1, k, 1), (1, 1, 1), pad)
+  pad = ((0, 0), (0, 0), (r, r))
+  return jax.lax.reduce_window(s, 0.0, jax.lax.add, (1, 1, k), (1, 1, 1), pad)
+
+
+def _window_count(n: int, r: int) -> Array:
+  """Pixels of a (2r+1) window centred on each of n positions inside [0, n), (n,)."""
+  i = jnp.arange(n)
+  return (jnp.minimum(i + r, n - 1) - jnp.maximum(i - r, 0) + 1).astype(jnp.float32)
 
 
 def ring_mean(x_bhw: Array, inner: int, outer: int) -> Array:
   """Mean over the dual-window ring (outer square minus inner square) of each
   pixel, counting only pixels inside the image; (B, H, W)."""
-  ones = jnp.ones((1,) + x_bhw.shape[1:], x_bhw.dtype)
+  _, h, w = x_bhw.shape
   num = _box_sum(x_bhw, outer) - _box_sum(x_bhw, inner)
-  cnt = _box_sum(ones, outer) - _box_sum(ones, inner)
+  cnt = (_window_count(h, outer)[:, None] * _window_count(w, outer)[None, :]
+         - _window_count(h, inner)[:, None] * _window_count(w, inner)[None, :])
   return num / jnp.maximum(cnt, 1.0)
 
 
@@ -226,11 +237,11 @@ def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
   tiny = jnp.finfo(e_bn.dtype).tiny
 
   def rel_log(v_n):
-    med = jax.lax.stop_gradient(jnp.maximum(jnp.median(v_n), tiny))
+    med = jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(v_n), tiny))
     return jnp.log(jnp.maximum(v_n, 1e-6 * med) / med)
 
   r_n = prox.safe_norm(e_bn, axis=0)[0]
-  m = jax.lax.stop_gradient(jnp.maximum(jnp.median(r_n), tiny))
+  m = jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(r_n), tiny))
   a_n = prox.safe_norm(s_bn, axis=0)[0]
   live = noise_b > 0
   inv_b = jnp.where(live, 1.0 / jnp.where(live, noise_b, 1.0), 0.0)
@@ -316,7 +327,8 @@ class GeneralLRRNet(nnx.Module):
     n = x_bn.shape[1]
     sigma = jax.lax.stop_gradient(spectral_norm(x_bn))
     state, _ = admm.unroll(x_bn, d0_bk, self.stage_params(sigma, n), self.lam,
-                           learn_dictionary=True, outlier_k=self.outlier_k)
+                           learn_dictionary=True, outlier_k=self.outlier_k,
+                           fast_median=True)
     e_bn = x_bn - state.d_bk @ state.l_kn
     phi = features(state.s_bn, e_bn, ctx.noise_b, h, w)
     return GeneralOutput(head(self.head_params(), phi), state.s_bn, e_bn, phi, x_bn)

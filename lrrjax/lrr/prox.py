@@ -187,3 +187,29 @@ def _nuclear_norm_bwd(res, g):
 
 
 nuclear_norm.defvjp(_nuclear_norm_fwd, _nuclear_norm_bwd)
+
+
+def bisect_median(x: Array, axis: int = -1, iters: int = 32) -> Array:
+  """Median along ``axis`` by bisection on the value range, without a sort.
+
+  Returns the smallest ``m`` (to ``(max - min) 2^-iters``) with
+  ``#{x <= m} >= n / 2``: the lower middle value for even ``n`` (``jnp.median``
+  averages the two middle values). Each step is one vectorised count, so it
+  costs ``O(iters n)``; XLA:CPU's sort-based ``jnp.median`` took ~0.7 s for a
+  200 x 9900 array here, this ~0.02 s. Gradients do not flow (it is a
+  threshold; callers stop them).
+  """
+  x = jax.lax.stop_gradient(jnp.moveaxis(x, axis, -1))
+  lo = jnp.min(x, axis=-1, keepdims=True)
+  hi = jnp.max(x, axis=-1, keepdims=True)
+  half = x.shape[-1] / 2.0
+
+  def body(_, c):
+    lo, hi = c
+    mid = 0.5 * (lo + hi)
+    enough = jnp.sum(x <= mid, axis=-1, keepdims=True) >= half
+    return jnp.where(enough, lo, mid), jnp.where(enough, mid, hi)
+
+  _, hi = jax.lax.fori_loop(0, iters, body, (lo, hi))
+  return hi[..., 0]
+
