@@ -138,13 +138,15 @@ def parse(data: bytes, name: str = "<bytes>") -> LoadedDetector:
   of this version."""
   parts = data.split(b"\n", 2)
   magic = parts[0].decode("utf-8", "replace").split(" ")
-  if len(parts) < 3 or magic[0] != FORMAT:
+  if magic[0] != FORMAT:
     raise ConfigError(f"{name}: not an lrrjax exported detector (no "
                       f"{FORMAT!r} header)")
   if len(magic) != 2 or magic[1] != str(VERSION):
     raise ConfigError(f"{name}: exported detector format version "
                       f"{' '.join(magic[1:])!r}; this lrrjax reads version {VERSION} "
                       "(export it again with this lrrjax)")
+  if len(parts) < 3:
+    raise ConfigError(f"{name}: truncated exported detector (header without function)")
   try:
     meta = json.loads(parts[1])
   except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -93,19 +93,19 @@ def test_normalize_global_matches_numpy_normalisation():
 
 def test_export_runs_with_jax_alone_and_matches_score_cube(exported, tmp_path):
   out, model, cfg = exported
-  paths, want = [], []
-  for h, w, b in SHAPES:
-    cube = _cube(h, w, b)
-    p = tmp_path / f"cube_{h}x{w}x{b}.npy"
-    np.save(p, cube)
-    paths.append(str(p))
-    want.append(cross.score_cube(model, cfg, cube))
+  cubes, paths = [_cube(*shape) for shape in SHAPES], []
+  for cube in cubes:
+    paths.append(str(tmp_path / ("cube_%dx%dx%d.npy" % cube.shape)))
+    np.save(paths[-1], cube)
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   env["JAX_PLATFORMS"] = "cpu"
-  res = subprocess.run([sys.executable, "-c", CONSUMER, str(out), *paths], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=300, check=False)
-  assert res.returncode == 0, res.stderr
-  assert res.stdout.strip() == "cpu,cuda,tpu"
+  # the consumer runs while this process computes the reference (two cores)
+  proc = subprocess.Popen([sys.executable, "-c", CONSUMER, str(out), *paths], cwd=tmp_path,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  want = [cross.score_cube(model, cfg, cube) for cube in cubes]
+  stdout, stderr = proc.communicate(timeout=300)
+  assert proc.returncode == 0, stderr
+  assert stdout.strip() == "cpu,cuda,tpu"
   for p, a, (h, w, _) in zip(paths, want, SHAPES):
     z = np.load(p + ".scores.npy")
     assert z.shape == (h, w) and a.shape == (h, w)
@@ -149,7 +149,7 @@ def test_file_of_another_version_is_a_clear_error(exported, tmp_path, capsys):
   assert "Traceback" not in cap.err
 
 
-@pytest.mark.parametrize("content", [b"not an export\n{}\nxx", b"",
+@pytest.mark.parametrize("content", [b"not an export\n{}\nxx", b"", b"lrrjax-exported-detector 1",
                                      b"lrrjax-exported-detector 1\n{}\n\x00\x01garbage"])
 def test_foreign_or_corrupt_file_is_a_clear_error(content, tmp_path, capsys):
   bad = tmp_path / "bad.lrrx"
