@@ -13,7 +13,7 @@ Per scene:
   normalisation ``io.normalize`` + ``context_of``; the row/pixel samples are
   compared separately as index arrays against ``np.linspace``): max |x| difference,
   equal atoms, max relative difference of the band noise and of the scores;
-* the export file (written by ``export_bytes``, platforms cpu, cuda, tpu), read back
+* the export file (written by ``export_detector``, platforms cpu, cuda, tpu), read back
   with ``jax.export.deserialize`` and called on the raw cube, against
   ``cross.score_cube``: max |difference| / max |score|.
 """
@@ -92,7 +92,7 @@ def main():
   prov = provenance.record(config=cfg, seed=int(cfg.seed))  # at the start: the code that ran
   model = make_model(cfg)
   t0 = time.perf_counter()
-  blob = ex.export_bytes(model, cfg, ex.PLATFORMS)
+  blob = ex.export_detector(model, cfg, ex.PLATFORMS)
   t_export = time.perf_counter() - t0
   _, _, payload = blob.split(b"\n", 2)
   detector = jax.export.deserialize(bytearray(payload))

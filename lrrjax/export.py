@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lrrjax import provenance
 from lrrjax.errors import ConfigError
 from lrrjax.lrr import cross, general
 
@@ -51,6 +52,10 @@ _ROWS = 256  # general.band_noise's max_rows
 # Band noise uses horizontal neighbours (w >= 2) of min(h, 256) rows; jax's
 # symbolic solver cannot prove min(h, 256) (w - 1) >= 1 from w >= 2 alone.
 CONSTRAINTS = ("w >= 2", f"w*min(h, {_ROWS}) >= min(h, {_ROWS}) + 1")
+TILING = ("scores are relative to the cube passed in (its min-max, band noise, "
+          "dictionary, median residual); for a scene larger than memory call f per "
+          "tile (>= 64 x 64 pixels, the training crop) and read each tile's scores "
+          "as a ranking within that tile")
 
 
 def constraints(cfg) -> tuple[str, ...]:
@@ -58,13 +63,10 @@ def constraints(cfg) -> tuple[str, ...]:
   also decides the Gram side of the singular value thresholding)."""
   k = int(cfg.net.n_clusters) * int(cfg.net.per_cluster)
   return CONSTRAINTS + (f"h*w >= {k}",)
-TILING = ("scores are relative to the cube passed in (its min-max, band noise, "
-          "dictionary, median residual); for a scene larger than memory call f per "
-          "tile (>= 64 x 64 pixels, the training crop) and read each tile's scores "
-          "as a ranking within that tile")
 
 
 class LoadedDetector(NamedTuple):
+  """An export file read back: the function and the header's metadata."""
   exported: jax.export.Exported
   meta: dict[str, Any]
 
@@ -92,9 +94,9 @@ def parse_platforms(text: str | Sequence[str]) -> tuple[str, ...]:
   return out
 
 
-def export_detector(model: general.GeneralLRRNet, cfg,
-                    platforms: Sequence[str] = PLATFORMS) -> jax.export.Exported:
-  """Lowers the detector for ``platforms`` with symbolic H, W, B."""
+def lower_detector(model: general.GeneralLRRNet, cfg,
+                   platforms: Sequence[str] = PLATFORMS) -> jax.export.Exported:
+  """``jax.export`` of :func:`detector_fn` for ``platforms``, H, W, B symbolic."""
   shape = jax.export.symbolic_shape(SHAPE, constraints=constraints(cfg))
   spec = jax.ShapeDtypeStruct(shape, jnp.float32)
   return jax.export.export(jax.jit(detector_fn(model, cfg)),
@@ -102,7 +104,7 @@ def export_detector(model: general.GeneralLRRNet, cfg,
 
 
 def metadata(cfg, platforms: Sequence[str], source: str | None = None) -> dict[str, Any]:
-  from lrrjax import provenance  # pylint: disable=import-outside-toplevel
+  """The header's JSON: format, version, shapes, constraints, config, tiling, provenance."""
   prov = provenance.record(config=cfg, seed=int(cfg.seed))
   return {"format": FORMAT, "version": VERSION, "platforms": list(platforms),
           "input": "float32[h, w, b] raw cube",
@@ -118,16 +120,18 @@ def serialize(exported: jax.export.Exported, meta: dict[str, Any]) -> bytes:
   return head + bytes(exported.serialize())
 
 
-def export_bytes(model, cfg, platforms: Sequence[str] = PLATFORMS,
-                 source: str | None = None) -> bytes:
-  """``export_detector`` serialised with its header: the content of an export file."""
-  return serialize(export_detector(model, cfg, platforms), metadata(cfg, platforms, source))
+def export_detector(model: general.GeneralLRRNet, cfg, platforms: Sequence[str] = PLATFORMS,
+                    source: str | None = None) -> bytes:
+  """The content of an export file: :func:`lower_detector` serialised with its header
+  (``source``: the parameter file, recorded in the metadata)."""
+  return serialize(lower_detector(model, cfg, platforms), metadata(cfg, platforms, source))
 
 
 def write_export(out, model, cfg, platforms: Sequence[str] = PLATFORMS,
                  source: str | None = None) -> pathlib.Path:
+  """Writes :func:`export_detector` to ``out``."""
   out = pathlib.Path(out)
-  data = export_bytes(model, cfg, platforms, source)
+  data = export_detector(model, cfg, platforms, source)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_bytes(data)
   return out

@@ -126,6 +126,8 @@ def test_export_lowers_for_cpu_cuda_tpu(exported):
   assert loaded.meta["version"] == ex.VERSION
   assert loaded.meta["config"]["net"]["stages"] == cfg.net.stages
   assert "h*w >= 6" in loaded.meta["constraints"]
+  with pytest.raises(ValueError):   # w = 1 violates "w >= 2": refused by Exported.call
+    e.call(np.ones((10, 1, 5), np.float32))
 
 
 def _check(path, capsys):
