@@ -202,12 +202,12 @@ def bisect_median(x: Array, axis: int = -1, iters: int = 32) -> Array:
   x = jax.lax.stop_gradient(jnp.moveaxis(x, axis, -1))
   lo = jnp.min(x, axis=-1, keepdims=True)
   hi = jnp.max(x, axis=-1, keepdims=True)
-  half = x.shape[-1] / 2.0
+  n = x.shape[-1]  # may be a symbolic dimension (jax.export)
 
   def body(_, c):
     lo, hi = c
     mid = 0.5 * (lo + hi)
-    enough = jnp.sum(x <= mid, axis=-1, keepdims=True) >= half
+    enough = 2 * jnp.sum(x <= mid, axis=-1, keepdims=True, dtype=jnp.int32) >= n
     return jnp.where(enough, lo, mid), jnp.where(enough, mid, hi)
 
   _, hi = jax.lax.fori_loop(0, iters, body, (lo, hi))
