@@ -9,8 +9,14 @@ Layout of `out_dir`:
                                  AUC(F,tau) / AUC_ODP / AUC_SNPR table, seconds table
   grid.png                       rows scenes, columns ground truth then methods
   roc/<scene>.png                ROC curves of all methods on one scene
+  stratified.png                 (suite folders) Pd vs fill fraction and size per method
   boxplot.png                    background vs anomaly normalised-score boxes,
                                  one panel per scene (scenes with ground truth)
+
+A suite folder (lrrjax.suite: `suite.json` beside the scenes) is verified
+against its manifest first (sha256 of every file) and the report adds the
+detection rate at FAR 1e-3 / 1e-2 per target size, fill-fraction bin and
+context (`stratified` in results.json, a table in results.md).
 
 Resume: a cell whose .json and .npy both exist, computed with the same method
 parameters, is read back, not recomputed.
@@ -152,6 +158,9 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       raise ConfigError(f"scene(s) {', '.join(missing)} not in {data_dir}; "
                         f"available: {', '.join(paths)}")
 
+  from lrrjax import suite  # pylint: disable=import-outside-toplevel
+  manifest = suite.verify(data_dir) if suite.is_suite(data_dir) else None
+
   out = pathlib.Path(out_dir)
   cells = out / "cells"
   cells.mkdir(parents=True, exist_ok=True)
@@ -178,10 +187,20 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       _say(progress, f"[{done}/{total}] {name} {method}: {auc_txt} "
                      f"{rec['seconds']:.2f}s ({tag})")
 
+  extra, md_extra = {}, ""
+  if manifest is not None:
+    from lrrjax.suite import stratified  # pylint: disable=import-outside-toplevel
+    strat = stratified.stratified_records(
+        manifest, all_scores, {n: loaded[n].gt for n in names}, methods, names)
+    extra = {"stratified": strat,
+             "suite": {k: manifest.get(k) for k in ("version", "seed", "size")}}
+    md_extra = "\n" + stratified.render_markdown(strat, methods, manifest)
+    if figures:
+      stratified.save_figure(out / "stratified.png", strat, methods)
   provenance.write_json(out / "results.json",
                         {"records": records, "methods": methods, "scenes": names,
-                         "provenance": provenance.record()})
-  (out / "results.md").write_text(render_markdown(records, methods, names),
+                         **extra, "provenance": provenance.record()})
+  (out / "results.md").write_text(render_markdown(records, methods, names) + md_extra,
                                   encoding="utf-8")
   if figures:
     _figures(out, loaded, all_scores, methods, names)
