@@ -16,7 +16,9 @@ Layout of `out_dir`:
 A suite folder (lrrjax.suite: `suite.json` beside the scenes) is verified
 against its manifest first (sha256 of every file) and the report adds the
 detection rate at FAR 1e-3 / 1e-2 per target size, fill-fraction bin and
-context (`stratified` in results.json, a table in results.md).
+context (`stratified` in results.json, a table in results.md). Its cells
+record the scene file's sha256 (`scene_sha256`); a cached cell whose sha256
+differs from the manifest's (the suite was remade) is recomputed.
 
 Resume: a cell whose .json and .npy both exist, computed with the same method
 parameters, is read back, not recomputed.
@@ -160,6 +162,8 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
 
   from lrrjax import suite  # pylint: disable=import-outside-toplevel
   manifest = suite.verify(data_dir) if suite.is_suite(data_dir) else None
+  suite_sha = {r["file"].rsplit(".", 1)[0]: r["sha256"]
+               for r in (manifest or {"scenes": []})["scenes"]}
 
   out = pathlib.Path(out_dir)
   cells = out / "cells"
@@ -173,11 +177,16 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       done += 1
       params = method_params.get(method, {})
       cached = _load_cell(cells, name, method, params)
+      if (cached is not None and manifest is not None
+          and cached[0].get("scene_sha256", suite_sha[name]) != suite_sha[name]):
+        cached = None  # a remade suite scene under the same name
       if cached is not None:
         rec, scores = cached
         tag = "cached"
       else:
         rec, scores = run_cell(scene, method, params)
+        if manifest is not None:
+          rec["scene_sha256"] = suite_sha[name]
         _save_cell(cells, rec, scores)
         tag = "done"
       records.append(rec)

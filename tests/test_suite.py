@@ -228,6 +228,13 @@ def test_benchmark_reports_strata(toy_suite, tmp_path):
   md = (res / "results.md").read_text()
   assert "## Detection rate per stratum" in md and "Sub-pixel targets" in md
   assert (res / "stratified.png").stat().st_size > 0
+  cell = res / "cells" / "bg-toy-b-v0__grx.json"
+  assert json.loads(cell.read_text())["scene_sha256"] == manifest["scenes"][1]["sha256"]
+  cell.write_text(cell.read_text().replace(manifest["scenes"][1]["sha256"], "0" * 64))
+  lines = []
+  benchmark.run_benchmark(out, ["grx"], res, progress=lines.append, figures=False)
+  tags = {ln.split()[1]: ln.split()[-1] for ln in lines if ln.startswith("[")}
+  assert tags["bg-toy-b-v0"] == "(done)" and tags["bg-toy-a-v0"] == "(cached)"
 
 
 def test_training_guard(toy_suite, tmp_path, capsys):

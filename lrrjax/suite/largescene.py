@@ -25,7 +25,10 @@ fields upsampled (many regions, mixed borders), then
 
 Values are reflectance x 10000 (like the AVIRIS ABU scenes), stored as int16.
 Targets are synthetic spectra (a material mixture plus narrow absorption or
-emission features), implanted like the transplants (implant.py).
+emission features) with the scene's band noise ``sigma_b`` added per target
+pixel, like an observed donor pixel (without it a sub-pixel mixture would be
+less noisy than its neighbours and score *below* the background), implanted
+like the transplants (implant.py).
 """
 
 from __future__ import annotations
@@ -191,7 +194,8 @@ def make_complex(rng: np.random.Generator, height: int, width: int, bands: int,
           -0.5 * ((wl - mu) / wd) ** 2)
     t = np.clip(t, 0.01, None)
     jitter = 1.0 + 0.01 * rng_t.standard_normal((n, 1))
-    return (SCALE * t[None] * jitter).astype(np.float32)
+    noise_nb = sigma_b[None] * rng_t.standard_normal((n, bands))
+    return (SCALE * (t[None] * jitter + noise_nb)).astype(np.float32)
 
   info = {"materials": n_materials, "buildings": n_build,
           "striped_bands": [int(v) for v in striped],
