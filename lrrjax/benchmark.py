@@ -10,8 +10,16 @@ Layout of `out_dir`:
   readme_table.md                the AUC(D,F) table in the README's layout
   grid.png                       rows scenes, columns ground truth then methods
   roc/<scene>.png                ROC curves of all methods on one scene
+  stratified.png                 (suite folders) Pd vs fill fraction and size per method
   boxplot.png                    background vs anomaly normalised-score boxes,
                                  one panel per scene (scenes with ground truth)
+
+A suite folder (lrrjax.suite: `suite.json` beside the scenes) is verified
+against its manifest first (sha256 of every file) and the report adds the
+detection rate at FAR 1e-3 / 1e-2 per target size, fill-fraction bin and
+context (`stratified` in results.json, a table in results.md). Its cells
+record the scene file's sha256 (`scene_sha256`); a cached cell whose sha256
+differs from the manifest's (the suite was remade) is recomputed.
 
 Resume: a cell whose .json and .npy both exist, computed with the same method
 parameters, is read back, not recomputed.
@@ -199,6 +207,11 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       raise ConfigError(f"scene(s) {', '.join(missing)} not in {data_dir}; "
                         f"available: {', '.join(paths)}")
 
+  from lrrjax import suite  # pylint: disable=import-outside-toplevel
+  manifest = suite.verify(data_dir) if suite.is_suite(data_dir) else None
+  suite_sha = {r["file"].rsplit(".", 1)[0]: r["sha256"]
+               for r in (manifest or {"scenes": []})["scenes"]}
+
   out = pathlib.Path(out_dir)
   cells = out / "cells"
   cells.mkdir(parents=True, exist_ok=True)
@@ -218,11 +231,16 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       done += 1
       params = method_params.get(method, {})
       cached = _load_cell(cells, name, method, params)
+      if (cached is not None and manifest is not None
+          and cached[0].get("scene_sha256", suite_sha[name]) != suite_sha[name]):
+        cached = None  # a remade suite scene under the same name
       if cached is not None:
         rec, scores = cached
         tag = "cached"
       else:
         rec, scores = run_cell(scene, method, params, cell_provenance=started)
+        if manifest is not None:
+          rec["scene_sha256"] = suite_sha[name]
         _save_cell(cells, rec, scores)
         tag = "done"
       records.append(rec)
@@ -248,18 +266,28 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
                      f"{cells} (no shared folder)")
       figures = False
 
+  extra, md_extra = {}, ""
+  if manifest is not None:
+    from lrrjax.suite import stratified  # pylint: disable=import-outside-toplevel
+    strat = stratified.stratified_records(
+        manifest, all_scores, {n: loaded[n].gt for n in names}, methods, names)
+    extra = {"stratified": strat,
+             "suite": {k: manifest.get(k) for k in ("version", "seed", "size")}}
+    md_extra = "\n" + stratified.render_markdown(strat, methods, manifest)
+    if figures:
+      stratified.save_figure(out / "stratified.png", strat, methods)
   provenance.write_json(out / "results.json",
                         {"records": records, "methods": methods, "scenes": names,
-                         "processes": world, "provenance": provenance.record()})
-  _write_tables(out, records, methods, names)
+                         "processes": world, **extra, "provenance": provenance.record()})
+  _write_tables(out, records, methods, names, md_extra)
   if figures:
     _figures(out, loaded, all_scores, methods, names)
   _say(progress, f"wrote {out / 'results.md'}")
   return records
 
 
-def _write_tables(out: pathlib.Path, records, methods, names) -> None:
-  (out / "results.md").write_text(render_markdown(records, methods, names),
+def _write_tables(out: pathlib.Path, records, methods, names, md_extra: str = "") -> None:
+  (out / "results.md").write_text(render_markdown(records, methods, names) + md_extra,
                                   encoding="utf-8")
   (out / "readme_table.md").write_text(render_readme_table(records, methods, names),
                                        encoding="utf-8")

@@ -1,13 +1,17 @@
-"""The `lrrjax` command: detect, info, train, benchmark, export.
+"""The `lrrjax` command: detect, info, train, benchmark, export, suite.
 
   lrrjax detect SCENE [--method M] [--out DIR] [--key K] [--gt-key G]
                       [--checkpoint WORKDIR] [--seed N] [--set key=value ...]
                       [--tile-rows N] [--memory-budget SIZE] [--progress]
   lrrjax info SCENE [--key K] [--gt-key G]
-  lrrjax train SCENE --workdir DIR [--key K] [--gt-key G] [--seed N] [--set key=value ...]
+  lrrjax train SCENE|DATA_DIR --workdir DIR [--key K] [--gt-key G] [--seed N] [--set key=value ...]
+                     [--export FILE]
+                     [--allow-suite-data]
   lrrjax benchmark DATA_DIR --out DIR [--methods m1,m2,...] [--limit-scenes a,b] [--report-only]
   lrrjax export --out FILE [--checkpoint DIR] [--platforms cpu,cuda,tpu]
   lrrjax export --check FILE
+  lrrjax suite make OUT [--data DIR] [--seed S] [--size small|full] [--scenes a,b]
+  lrrjax suite verify SUITE_DIR
 
 SCENE is a file (.mat, .npy, .npz, ENVI .hdr) or the word `synthetic`.
 detect/info/train take band options: --bands LIST (keep), --bad-bands LIST
@@ -458,7 +462,7 @@ def _cmd_info(args) -> int:
 
 def train_folder(folder, workdir: str | os.PathLike, overrides: dict[str, Any] | None = None,
                  seed: int | None = None, progress=None, export=None,
-                 allow_suite: bool = False) -> dict[str, Any]:
+                 allow_suite: bool = False, not_comparable: str | None = None) -> dict[str, Any]:
   """Trains the generalised LRR-Net+ across every scene of `folder` (any band
   counts); writes `workdir/lrrnet_plus.json` and, with `export`, a copy there."""
   from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
@@ -468,7 +472,7 @@ def train_folder(folder, workdir: str | os.PathLike, overrides: dict[str, Any] |
   if seed is not None:
     config.seed = int(seed)
   rec = cross.train_from_folder(folder, workdir, config, progress=progress,
-                                allow_suite=allow_suite)
+                                allow_suite=allow_suite, not_comparable=not_comparable)
   if export is not None:
     export = pathlib.Path(export)
     export.parent.mkdir(parents=True, exist_ok=True)
@@ -480,8 +484,13 @@ def train_folder(folder, workdir: str | os.PathLike, overrides: dict[str, Any] |
 
 
 def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = None,
-          seed: int | None = None, progress=None) -> dict[str, Any]:
-  """Trains the per-scene LRR-Net+ on one scene, checkpointing in `workdir` (resumes from it)."""
+          seed: int | None = None, progress=None,
+          not_comparable: str | None = None) -> dict[str, Any]:
+  """Trains the per-scene LRR-Net+ on one scene, checkpointing in `workdir` (resumes from it).
+
+  `not_comparable` (a reason, e.g. the benchmark suite the scene belongs to)
+  is recorded in train.json; such a run's results are not comparable.
+  """
   from lrrjax import io  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import config as lrr_config  # pylint: disable=import-outside-toplevel
   config = lrr_config.get_config()
@@ -502,6 +511,8 @@ def train(scene, workdir: str | os.PathLike, overrides: dict[str, Any] | None = 
          "steps": int(steps[-1]) if steps else 0,
          "max_steps": int(config.train.steps), "seconds": float(result.seconds),
          "final_loss": float(loss[-1]) if loss else None}
+  if not_comparable:
+    rec["not_comparable"] = not_comparable
   provenance.write_json(workdir / "train.json",
                         {**rec, "history": result.history,
                          "provenance": provenance.record(config=config,
@@ -532,12 +543,20 @@ def _train_progress(args):
 
 
 def _cmd_train(args) -> int:
+  from lrrjax import suite  # pylint: disable=import-outside-toplevel
+  suite_dir = None
+  if args.scene != "synthetic":
+    suite_dir = suite.check_not_suite(args.scene, allow=args.allow_suite_data)
+  reason = None
+  if suite_dir is not None:
+    reason = f"trained on benchmark-suite data ({suite_dir}): not comparable"
+    print(f"warning: {reason}", file=sys.stderr)
   if args.scene != "synthetic" and pathlib.Path(args.scene).is_dir():
     if args.key is not None or args.gt_key is not None:
       raise ConfigError("--key/--gt-key apply to one scene file, not to a folder")
     rec = train_folder(args.scene, args.workdir, parse_sets(args.set), args.seed,
                        progress=_progress_fn(args), export=args.export,
-                       allow_suite=args.allow_suite)
+                       allow_suite=args.allow_suite_data, not_comparable=reason)
     print(f"trained lrrnet-plus across {len(rec['scenes'])} scenes in {rec['seconds']:.1f}s "
           f"-> {rec['parameters']}" + (f" (copied to {rec['exported']})"
                                        if "exported" in rec else ""))
@@ -546,7 +565,7 @@ def _cmd_train(args) -> int:
     raise ConfigError("--export applies to cross-scene training (a folder of scenes)")
   scene = load(args.scene, args.key, args.gt_key, **band_options(args))
   rec = train(scene, args.workdir, parse_sets(args.set), args.seed,
-              progress=_train_progress(args))
+              progress=_train_progress(args), not_comparable=reason)
   loss = "" if rec["final_loss"] is None else f" final loss {rec['final_loss']:.6g}"
   print(f"trained lrrnet-plus on {rec['scene']}: {rec['steps']} steps{loss} "
         f"in {rec['seconds']:.2f}s -> {rec['workdir']}")
@@ -642,6 +661,36 @@ def _export_parser(sub) -> None:
 
 
 # ----------------------------------------------------------------------------
+# suite
+
+
+def _cmd_suite_make(args) -> int:
+  from lrrjax.suite import make  # pylint: disable=import-outside-toplevel
+  progress = _progress_fn(args)
+  t0 = time.perf_counter()
+  manifest = make.make_suite(args.out, args.data, seed=args.seed, size=args.size,
+                             scenes=_split(args.scenes), progress=progress)
+  seconds = time.perf_counter() - t0
+  counts = make.composition(manifest)
+  n_t = sum(r["n_targets"] for r in manifest["scenes"])
+  print(f"suite {manifest['version']} (seed {manifest['seed']}, size "
+        f"{manifest['size']}): {len(manifest['scenes'])} scenes, {n_t} targets "
+        f"in {seconds:.1f}s -> {pathlib.Path(args.out) / 'suite.json'}")
+  print("targets: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+  for ex in manifest.get("excluded", []):
+    print(f"excluded {ex['name']}: {ex['reason']}")
+  return 0
+
+
+def _cmd_suite_verify(args) -> int:
+  from lrrjax import suite  # pylint: disable=import-outside-toplevel
+  manifest = suite.verify(args.suite_dir)
+  print(f"{args.suite_dir}: suite {manifest['version']} with "
+        f"{len(manifest['scenes'])} scenes matches its manifest (sha256)")
+  return 0
+
+
+# ----------------------------------------------------------------------------
 # argument parsing
 
 
@@ -704,13 +753,13 @@ def build_parser() -> argparse.ArgumentParser:
   scene_args(q)
   q.add_argument("--export", default=None, metavar="FILE",
                  help="folder training: also write the parameter file here")
-  q.add_argument("--allow-suite", dest="allow_suite", action="store_true",
-                 help="train on a benchmark-suite folder anyway (marks the run as not "
-                      "comparable: suite targets come from real ground truth)")
   q.add_argument("--workdir", required=True, help="checkpoint folder (resumed if present)")
   q.add_argument("--seed", type=int, default=None)
   q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="LRR config override, e.g. train.steps=50 (repeatable)")
+  q.add_argument("--allow-suite-data", dest="allow_suite_data", action="store_true",
+                 help="train on a benchmark-suite scene anyway; marks the run not "
+                      "comparable (suites are built from real ground truth)")
   progress_arg(q)
   q.set_defaults(func=_cmd_train)
 
@@ -735,6 +784,21 @@ def build_parser() -> argparse.ArgumentParser:
   q.set_defaults(func=_cmd_benchmark)
 
   _export_parser(sub)
+  q = sub.add_parser("suite", help="the complex-scene benchmark suite (make, verify)")
+  ssub = q.add_subparsers(dest="suite_command", required=True, metavar="ACTION")
+  r = ssub.add_parser("make", help="write a deterministic suite folder with suite.json")
+  r.add_argument("out", metavar="OUT", help="output folder (absent, empty or this suite)")
+  r.add_argument("--data", default=None, metavar="DIR",
+                 help="source scenes (default LRRJAX_DATA_DIR / ../shared/data)")
+  r.add_argument("--seed", type=int, default=0)
+  r.add_argument("--size", choices=("small", "full"), default="small")
+  r.add_argument("--scenes", default=None,
+                 help="comma-separated host scenes (default: every scene that can host)")
+  progress_arg(r)
+  r.set_defaults(func=_cmd_suite_make)
+  r = ssub.add_parser("verify", help="check a suite folder against its manifest")
+  r.add_argument("suite_dir", metavar="SUITE_DIR")
+  r.set_defaults(func=_cmd_suite_verify)
   return p
 
 

@@ -547,7 +547,8 @@ def score_cube(model, cfg, cube_hwb) -> np.ndarray:
 
 
 def train_from_folder(folder, workdir, cfg, names=None, progress=None,
-                      allow_suite: bool = False) -> dict[str, Any]:
+                      allow_suite: bool = False, not_comparable: str | None = None
+                      ) -> dict[str, Any]:
   """``lrrjax train DATA_DIR``: trains on every scene of ``folder`` (or those
   ``names``), writes ``workdir/lrrnet_plus.json`` (the parameter file) and
   ``workdir/train.json``. Ground-truth maps in the files are never read.
@@ -581,7 +582,10 @@ def train_from_folder(folder, workdir, cfg, names=None, progress=None,
   rec = {"scenes": used, "workdir": str(workdir), "seconds": res.seconds,
          "head_loss": [res.history["head_loss"][0], res.history["head_loss"][-1]],
          "joint_steps": len(res.history["step"]), "parameters": str(out),
-         "gamma": float(res.model.gamma())}
+         "gamma": float(res.model.gamma()),
+         "head_weights": np.asarray(jax.nn.softplus(res.model.a_f[...])).tolist()}
+  if not_comparable:
+    rec["not_comparable"] = not_comparable
   provenance.write_json(workdir / "train.json",
                         {**rec, "history": res.history,
                          "provenance": provenance.record(config=cfg, seed=int(cfg.seed))})
