@@ -22,6 +22,7 @@ import pathlib
 import sys
 import time
 
+import jax
 import numpy as np
 
 from lrrjax import cli, io, metrics, provenance
@@ -68,7 +69,8 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-") -> dict:
                               int(cfg.train.head_steps), float(cfg.train.head_lr))
     z = [np.asarray(general.head(model.head_params(), feats[i])).reshape(
         scenes[i].height, scenes[i].width) for i in test_idx]
-    return z, {"head_loss": [float(losses[0]), float(losses[-1])]}
+    return z, {"head_loss": [float(losses[0]), float(losses[-1])],
+               "head_weights": np.asarray(jax.nn.softplus(model.a_f[...])).tolist()}
 
   records = []
   for i, sc in enumerate(scenes):
