@@ -157,3 +157,20 @@ def test_cli_train_folder_bad_input(tmp_path, capsys):
 def test_errors_are_lrrjax_errors():
   with pytest.raises(LrrjaxError):
     cross.train_general([], tiny_config())
+
+
+@pytest.mark.realdata
+def test_shipped_parameters_load_and_score_real_scenes(data_dir):
+  """The packaged file: readable, trained on the 14 shared scenes, sane scores.
+
+  (These scenes are in its training set -- implants only, no labels: the
+  held-out numbers are experiments/generalization.py's.)
+  """
+  from lrrjax import metrics  # pylint: disable=import-outside-toplevel
+  model, cfg, meta = cross.load_pretrained(cross.DEFAULT_PRETRAINED)
+  assert len(meta["scenes"]) == 14 and meta["provenance"]["git"]
+  for name in ("abu-urban-1", "hydice-urban"):
+    sc = io.load_scene(data_dir / f"{name}.mat")
+    z = cross.score_cube(model, cfg, sc.cube)
+    assert z.shape == sc.gt.shape and np.all(np.isfinite(z))
+    assert metrics.evaluate(z, sc.gt)["auc_df"] > 0.95

@@ -70,7 +70,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     a, b = train.detect(ref.model, x), train.detect(par.model, x)
     np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * float(a.max()))
     # the registered method trains and scores pixel-parallel end to end
-    m = methods.lrrnet_plus(scene, **{k.replace(".", "__"): v for k, v in base.items()},
+    m = methods.lrrnet_plus_finetune(scene, **{k.replace(".", "__"): v for k, v in base.items()},
                             train__data_parallel=True)
     np.testing.assert_allclose(m.ravel(), a, rtol=1e-3, atol=1e-4 * float(a.max()))
     try:
