@@ -34,7 +34,10 @@ def _log(msg):
   print(time.strftime("%H:%M:%S"), msg, file=sys.stderr, flush=True)
 
 
-def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-") -> dict:
+def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-",
+        features=None, pool_cache=None) -> dict:
+  """LOSO + cross-sensor; ``features`` (indices) restricts the head to those
+  features (an ablation: the others are zeroed in the pool and the scenes)."""
   cfg = lrr_config.get_general_config()
   cli.apply_overrides(cfg, overrides or {})
   out = pathlib.Path(out)
@@ -47,7 +50,7 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-") -> dict:
   joint = int(cfg.train.joint_steps) > 0
   pool = None
   if not joint:
-    cache = out / "feature_pool.npz"
+    cache = pathlib.Path(pool_cache) if pool_cache else out / "feature_pool.npz"
     pool = cross._load_pool(cache, cfg, stems)  # pylint: disable=protected-access
     if pool is None:
       pool = cross.build_feature_pool(cubes, cfg, progress=_log)
@@ -55,6 +58,12 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-") -> dict:
   pool_seconds = time.perf_counter() - t0
   base = cross.model_from_config(cfg)
   feats = None if joint else [cross.scene_features(base, cfg, c) for c in cubes]
+  if features is not None and not joint:
+    keep = np.zeros(general.N_FEATURES, np.float32)
+    keep[list(features)] = 1.0
+    pool = pool._replace(phi_pos_vfm=pool.phi_pos_vfm * keep[:, None],
+                         phi_neg_vfq=pool.phi_neg_vfq * keep[:, None])
+    feats = [f * keep[:, None] for f in feats]
 
   def fit_and_score(train_idx, test_idx):
     if joint:
@@ -96,6 +105,7 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-") -> dict:
       _log(f"abu-only -> {stems[i]}: AUC(D,F) {rec['auc_df']:.4f}")
   loso = [r["auc_df"] for r in records if r["split"] == "loso"]
   summary = {"loso_mean_auc_df": float(np.mean(loso)), "loso_min_auc_df": float(np.min(loso)),
+             "features": None if features is None else list(features),
              "pool_seconds": pool_seconds, "seconds": time.perf_counter() - t0}
   obj = {"records": records, "summary": summary,
          "provenance": provenance.record(config=cfg, seed=int(cfg.seed))}
@@ -122,11 +132,15 @@ def main(argv=None) -> int:
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--out", required=True)
   p.add_argument("--scenes", default=None, help="comma-separated subset")
+  p.add_argument("--features", default=None,
+                 help="ablation: comma-separated feature indices the head may use")
+  p.add_argument("--pool-cache", default=None, help="feature pool .npz to reuse / write")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="generalised LRR-Net+ config override (lrrjax.lrr.config.get_general_config)")
   a = p.parse_args(argv)
+  feats = None if a.features is None else [int(v) for v in a.features.split(",")]
   obj = run(a.data if a.data is not None else io.data_dir(), a.out, cli.parse_sets(a.set),
-            a.scenes)
+            a.scenes, features=feats, pool_cache=a.pool_cache)
   s = obj["summary"]
   print(f"LOSO mean AUC(D,F) {s['loso_mean_auc_df']:.4f}, worst {s['loso_min_auc_df']:.4f} "
         f"-> {pathlib.Path(a.out) / 'generalization.md'}")
