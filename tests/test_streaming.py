@@ -107,8 +107,7 @@ def test_plan_tiles_cover_rows_once_with_halo():
 
 
 @pytest.mark.parametrize("method, params, rtol", [
-    ("grx", {}, 1e-4), ("lrx", {"inner": 1, "outer": 5}, 1e-5),
-    ("crd", {"inner": 1, "outer": 5}, 1e-4)])
+    ("grx", {}, 1e-4), ("crd", {"inner": 1, "outer": 5}, 1e-4)])
 def test_tiled_form_matches_whole_scene(tmp_path, method, params, rtol):
   scene = _scene()
   np.save(tmp_path / "c.npy", scene.cube)
@@ -180,7 +179,7 @@ def test_bad_tile_and_budget_errors(tmp_path, capsys):
   assert "does not fit the scene of 20 rows" in _error(
       ["detect", c, "--method", "grx", "--tile-rows", "21"] + out, capsys)
   assert "at least 3 rows" in _error(
-      ["detect", c, "--method", "lrx", "--tile-rows", "2", "--set", "inner=1",
+      ["detect", c, "--method", "crd", "--tile-rows", "2", "--set", "inner=1",
        "--set", "outer=5"] + out, capsys)
   assert "more than the memory budget" in _error(
       ["detect", c, "--method", "grx", "--tile-rows", "10", "--memory-budget", "0.01M"]

@@ -13,10 +13,11 @@ wraps the whole-scene function's mathematics without changing it:
 
   keeping ``e_k > e_max (B eps32)^2`` (the SVD route keeps singular values
   ``s_k > s_max B eps32`` and ``e_k = s_k^2 / N``). float64 throughout.
-* ``lrx`` / ``crd``: the dual-window functions applied to a strip with a halo
-  of ``outer // 2`` rows, so every core pixel sees the same window as in the
+* ``crd``: the dual-window function applied to a strip with a halo of
+  ``outer // 2`` rows, so every core pixel sees the same window as in the
   whole scene (scene borders are real borders in both cases). CRD's global
-  ``[0, 1]`` rescaling uses the streamed global min/max.
+  ``[0, 1]`` rescaling uses the streamed global min/max. (``lrx`` has no tiled
+  form: its default projects the whole scene on 20 principal components.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lrrjax.detectors import crd, rx
+from lrrjax.detectors import crd
 
 _EPS32 = float(np.finfo(np.float32).eps)
 _BLOCK = 1 << 16
@@ -77,10 +78,6 @@ def window_fit(stats, **params) -> WindowState:
 
 def window_halo(state: WindowState) -> int:
   return int(state.params["outer"]) // 2
-
-
-def lrx_score(state: WindowState, tile_hwb: np.ndarray) -> np.ndarray:
-  return rx.local_rx(tile_hwb, **state.params)
 
 
 def crd_score(state: WindowState, tile_hwb: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from lrrjax import provenance
 from lrrjax.errors import ConfigError
 from lrrjax.lrr import general, implants
+from lrrjax.lrr.train import checkpoint_manager
 
 PRETRAINED_FORMAT = "lrrjax-general-lrrnet-plus"
 PRETRAINED_VERSION = 1
@@ -179,15 +180,6 @@ class CrossResult(NamedTuple):
   seconds: float
 
 
-def _manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
-  return ocp.CheckpointManager(
-      workdir.resolve() / "checkpoints",
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
-      item_handlers={"params": ocp.StandardCheckpointHandler(),
-                     "opt_state": ocp.StandardCheckpointHandler(),
-                     "meta": ocp.JsonCheckpointHandler()})
-
-
 def _put_batch(arrays, sharding_):
   if sharding_ is None:
     return tuple(jnp.asarray(a) for a in arrays)
@@ -288,7 +280,7 @@ def _train_joint(model, cubes, cfg, workdir, progress, scene_names, history):
     params, opt_state = jax.device_put((params, opt_state), rep)
   step_fn = _step_fn(graphdef, int(t.crop), float(t.lr), float(t.rec_weight), sharded)
   start = 0
-  mngr = _manager(workdir) if workdir is not None else None
+  mngr = checkpoint_manager(workdir) if workdir is not None else None
   if mngr is not None and mngr.latest_step() is not None:
     start = mngr.latest_step()
     restored = mngr.restore(start, args=ocp.args.Composite(

@@ -121,13 +121,15 @@ def plateaued(losses: list[float], window: int, tol: float) -> bool:
   return (before - recent) <= tol * abs(before)
 
 
-def _manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
+def checkpoint_manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
+  """Orbax manager of ``workdir/checkpoints``: params, opt_state (standard), meta (JSON)."""
   return ocp.CheckpointManager(
       workdir.resolve() / "checkpoints",
       options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
       item_handlers={"params": ocp.StandardCheckpointHandler(),
                      "opt_state": ocp.StandardCheckpointHandler(),
                      "meta": ocp.JsonCheckpointHandler()})
+
 
 
 def _to_pure(state) -> dict:
@@ -186,7 +188,7 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     history["distill"] = []
   start = 0
 
-  mngr = _manager(pathlib.Path(workdir)) if workdir is not None else None
+  mngr = checkpoint_manager(pathlib.Path(workdir)) if workdir is not None else None
   if mngr is not None and mngr.latest_step() is not None:
     step = mngr.latest_step()
     restored = mngr.restore(step, args=ocp.args.Composite(
@@ -298,7 +300,7 @@ def restore(workdir, x_bn=None) -> tuple[network.LRRNetPlus, ml_collections.Conf
   if not cfg_path.exists():
     raise ConfigError(f"no trained LRR-Net+ in {workdir}: {cfg_path.name} missing")
   config = ml_collections.ConfigDict(json.loads(cfg_path.read_text()))
-  mngr = _manager(workdir)
+  mngr = checkpoint_manager(workdir)
   step = mngr.latest_step()
   if step is None:
     raise ConfigError(f"no checkpoint under {workdir / 'checkpoints'}")
