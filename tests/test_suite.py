@@ -3,6 +3,7 @@ scoring, the benchmark hook and the training guard."""
 
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -233,7 +234,8 @@ def test_benchmark_reports_strata(toy_suite, tmp_path):
   cell.write_text(cell.read_text().replace(manifest["scenes"][1]["sha256"], "0" * 64))
   lines = []
   benchmark.run_benchmark(out, ["grx"], res, progress=lines.append, figures=False)
-  tags = {ln.split()[1]: ln.split()[-1] for ln in lines if ln.startswith("[")}
+  tags = {ln.split()[1]: re.search(r"\((done|cached)\)", ln).group(0)
+          for ln in lines if ln.startswith("[")}
   assert tags["bg-toy-b-v0"] == "(done)" and tags["bg-toy-a-v0"] == "(cached)"
 
 
