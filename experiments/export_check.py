@@ -109,7 +109,7 @@ def main():
       "all_samples_equal_linspace": all(r["samples_equal_linspace"] for r in rows),
       "export_seconds": t_export, "export_bytes": len(blob), "platforms": list(ex.PLATFORMS),
   }
-  provenance.write_json(args.out, {"summary": summary, "scenes": rows, "head": HEAD,
+  provenance.write_json(args.out, {"summary": summary, "scenes": rows, "head": {"a_f": list(HEAD_A)},
                                    "provenance": prov})
   print(summary)
 
