@@ -293,7 +293,8 @@ def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
 
   With ``m = median_i ||e_i||``:
   ``log(1 + ||s_i|| / m)``; ``log(||e_i|| / m)``; the same for the noise-whitened
-  residual ``e_i / sigma`` (live bands); for each dual window of ``RINGS``
+  residual ``e_i omega`` (``omega = band_weights(sigma, 1)``: 1 / sigma relative to
+  the median, floored, 0 for dead bands); for each dual window of ``RINGS``
   ``log(||e_i - ring_mean(E)_i|| / median)`` (local contrast), and for each of
   ``WHITE_RINGS`` the same of the noise-whitened residual; for each
   half-width ``r`` of ``TOPHATS`` the white top-hat of the map ``log(||e_i|| / m)``
@@ -310,8 +311,9 @@ def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
   r_n = prox.safe_norm(e_bn, axis=0)[0]
   m = jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(r_n), tiny))
   a_n = prox.safe_norm(s_bn, axis=0)[0]
-  live = noise_b > 0
-  inv_b = jnp.where(live, 1.0 / jnp.where(live, noise_b, 1.0), 0.0)
+  # 1 / sigma_b with sigma_b floored at 0.1 median sigma, as in band_weights:
+  # near-constant bands (sigma ~1e-12 on abu-beach-2) would otherwise dominate.
+  inv_b = band_weights(noise_b, 1.0)
   lr_n = rel_log(r_n)
   phi = [jnp.log1p(a_n / m), lr_n,
          rel_log(prox.safe_norm(e_bn * inv_b[:, None], axis=0)[0])]
