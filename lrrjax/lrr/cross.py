@@ -38,7 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from lrrjax import provenance
 from lrrjax.errors import ConfigError
 from lrrjax.lrr import general, implants
-from lrrjax.lrr.train import checkpoint_manager
+from lrrjax.lrr.train import checkpoint_manager, restore_latest
 
 PRETRAINED_FORMAT = "lrrjax-general-lrrnet-plus"
 PRETRAINED_VERSION = 1
@@ -74,6 +74,21 @@ def pad_bands(x_bn: np.ndarray, bands: int) -> np.ndarray:
   return np.pad(x_bn, ((0, bands - x_bn.shape[0]), (0, 0)))
 
 
+def donor_pixels(cubes: Sequence[np.ndarray], rng: np.random.Generator,
+                 n: int = 512) -> list[np.ndarray]:
+  """``n`` random pixels (n, B_j) of every cube j: the donor spectra of implants."""
+  out = []
+  for cube in cubes:
+    flat = cube.reshape(-1, cube.shape[2])
+    out.append(flat[rng.choice(flat.shape[0], min(n, flat.shape[0]), replace=False)])
+  return out
+
+
+def scenes_mesh() -> Mesh:
+  """A 1-D mesh over all devices whose axis splits crops / implanted versions."""
+  return Mesh(np.asarray(jax.devices()), (SCENES_AXIS,))
+
+
 def build_pool(cubes: Sequence[np.ndarray], cfg, progress=None) -> Pool:
   """Implanted crops of every (normalised, H x W x B) training cube.
 
@@ -84,10 +99,7 @@ def build_pool(cubes: Sequence[np.ndarray], cfg, progress=None) -> Pool:
   c = int(t.crop)
   bands = max(cube.shape[2] for cube in cubes)
   rng = np.random.default_rng([cfg.seed, 7919])
-  donors_all = []
-  for cube in cubes:  # 512 random pixels of each scene as donor spectra
-    flat = cube.reshape(-1, cube.shape[2])
-    donors_all.append(flat[rng.choice(flat.shape[0], min(512, flat.shape[0]), replace=False)])
+  donors_all = donor_pixels(cubes, rng)
   kw = context_kwargs(cfg)
   max_pos = t.get("max_pos", implants.ImplantSpec().n_max * 9)
   rows = {k: [] for k in Pool._fields}
@@ -271,7 +283,7 @@ def _train_joint(model, cubes, cfg, workdir, progress, scene_names, history):
   opt_state = tx.init(params)
   mesh = sharded = rep = None
   if t.data_parallel:
-    mesh = Mesh(np.asarray(jax.devices()), (SCENES_AXIS,))
+    mesh = scenes_mesh()
     if int(t.batch_scenes) % mesh.devices.size:
       raise ConfigError(f"train.batch_scenes={t.batch_scenes} cannot be split evenly "
                         f"over {mesh.devices.size} devices")
@@ -282,13 +294,8 @@ def _train_joint(model, cubes, cfg, workdir, progress, scene_names, history):
   start = 0
   mngr = checkpoint_manager(workdir) if workdir is not None else None
   if mngr is not None and mngr.latest_step() is not None:
-    start = mngr.latest_step()
-    restored = mngr.restore(start, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(params),
-        opt_state=ocp.args.StandardRestore(opt_state),
-        meta=ocp.args.JsonRestore()))
-    params, opt_state = restored["params"], restored["opt_state"]
-    history = restored["meta"]["history"]
+    start, params, opt_state, meta = restore_latest(mngr, params, opt_state)
+    history = meta["history"]
     if mesh is not None:
       params, opt_state = jax.device_put((params, opt_state), rep)
 
@@ -445,10 +452,7 @@ def build_feature_pool(cubes: Sequence[np.ndarray], cfg, model=None,
   model = model_from_config(cfg) if model is None else model
   t = cfg.train
   rng = np.random.default_rng([cfg.seed, 7919])
-  donor_px = []
-  for cube in cubes:
-    flat = cube.reshape(-1, cube.shape[2])
-    donor_px.append(flat[rng.choice(flat.shape[0], min(512, flat.shape[0]), replace=False)])
+  donor_px = donor_pixels(cubes, rng)
   max_pos = implants.ImplantSpec().n_max * implants.MAX_PIXELS
   rows = {k: [] for k in FeaturePool._fields}
   n_versions = int(t.versions_per_scene)
@@ -514,7 +518,7 @@ def train_head(model: general.GeneralLRRNet, pool: FeaturePool, use: np.ndarray,
   idx = np.flatnonzero(use)
   arrays = [pool.phi_pos_vfm[idx], pool.posw_vm[idx], pool.phi_neg_vfq[idx]]
   if data_parallel:
-    mesh = Mesh(np.asarray(jax.devices()), (SCENES_AXIS,))
+    mesh = scenes_mesh()
     pad = (-len(idx)) % mesh.devices.size
     arrays = [np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) for a in arrays]
     arrays = list(_put_batch(arrays, NamedSharding(mesh, PartitionSpec(SCENES_AXIS))))

@@ -132,6 +132,17 @@ def checkpoint_manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
 
 
 
+def restore_latest(mngr: ocp.CheckpointManager, params, opt_state):
+  """``(step, params, opt_state, meta)`` of the latest checkpoint of ``mngr``
+  (``params``/``opt_state`` give the structure to restore into)."""
+  step = mngr.latest_step()
+  restored = mngr.restore(step, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(params),
+      opt_state=ocp.args.StandardRestore(opt_state),
+      meta=ocp.args.JsonRestore()))
+  return step, restored["params"], restored["opt_state"], restored["meta"]
+
+
 def _to_pure(state) -> dict:
   """Untrained variables (frozen dictionary, ...) as JSON-ready nested lists."""
   return jax.tree.map(lambda v: np.asarray(v).tolist(), nnx.to_pure_dict(state))
@@ -190,15 +201,10 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
 
   mngr = checkpoint_manager(pathlib.Path(workdir)) if workdir is not None else None
   if mngr is not None and mngr.latest_step() is not None:
-    step = mngr.latest_step()
-    restored = mngr.restore(step, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(params),
-        opt_state=ocp.args.StandardRestore(opt_state),
-        meta=ocp.args.JsonRestore()))
-    params, opt_state = restored["params"], restored["opt_state"]
+    step, params, opt_state, meta = restore_latest(mngr, params, opt_state)
     if mesh is not None:
       params, opt_state = jax.device_put((params, opt_state), sharding.replicated(mesh))
-    history = restored["meta"]["history"]
+    history = meta["history"]
     start = step
 
   n_pix = x_bn.shape[1]
