@@ -341,7 +341,7 @@ def open_for_detect(args, method: str):
   if args.scene == "synthetic" or args.checkpoint is not None:
     scene = whole()
     if args.tile_rows is not None:
-      streaming.plan(scene.shape, method, False, budget, args.tile_rows, scene.name)
+      streaming.plan(scene.shape, method, None, budget, args.tile_rows, scene.name)
     return scene, None
   path = pathlib.Path(args.scene)
   if not path.exists():
@@ -364,9 +364,18 @@ def open_for_detect(args, method: str):
     if args.tile_rows is not None:
       raise ConfigError(f"{path}: --tile-rows needs a file that can be read in "
                         f"strips (.npy, ENVI, MATLAB v7.3), not a {path.suffix} file")
-    return whole(), None
+    scene = whole()
+    chosen = streaming.plan(scene.shape, method, spec.tiled, budget, None,
+                            f"scene {scene.name!r} ({path})",
+                            resident_bytes=int(np.asarray(scene.cube).nbytes))
+    if chosen.mode == "whole":
+      return scene, None
+    # loaded whole (the format cannot stream), scored in strips: the method's
+    # whole-scene path would need more than the budget
+    return lazy.array_cube(scene.cube, name=scene.name, source=path, gt=scene.gt,
+                           metadata=getattr(scene, "metadata", None)), chosen.tile_rows
   try:
-    chosen = streaming.plan(cube.shape, method, spec.tiled is not None, budget,
+    chosen = streaming.plan(cube.shape, method, spec.tiled, budget,
                             args.tile_rows, f"scene {cube.name!r} ({path})")
   except BaseException:
     cube.close()

@@ -10,7 +10,9 @@
 3. one pass over strips of ``tile_rows`` rows (plus the method's halo),
    ``score(state, strip)`` written into ``scores.partial.npy`` (an
    ``np.lib.format.open_memmap``), renamed to ``scores.npy`` only when every
-   strip is done. On any error the partial file is removed, so a
+   strip is done. A form with ``finish`` (LRR-Net+) writes per-pixel raw maps
+   to ``raw.partial.npy`` instead, and ``finish`` turns them into the scores
+   (the file is removed afterwards). On any error the partial file is removed, so a
    ``scores.npy`` present is always complete.
 
 Memory: one strip (``tile_rows x W x B`` float32 and its temporaries) plus
@@ -37,6 +39,17 @@ DEFAULT_BUDGET_MIB = 2048
 WHOLE_FACTOR = 4
 
 
+# The Python/JAX runtime, compiled programs, statistics and scores outside the
+# strips (measured ~0.7 GiB for lrrnet-plus on a 512 x 512 x 200 scene).
+RESERVE_MIB = 1024
+
+
+def reserve_bytes(budget_bytes: int) -> int:
+  """Part of the budget kept for everything but the strips: ``RESERVE_MIB``,
+  at most half of the budget."""
+  return min(RESERVE_MIB * MiB, budget_bytes // 2)
+
+
 class Plan(NamedTuple):
   """``mode`` is "whole" or "tiled"; ``tile_rows`` for the tiled mode."""
   mode: str
@@ -44,15 +57,24 @@ class Plan(NamedTuple):
   reason: str
 
 
-def plan(shape_hwb, method: str, has_tiled: bool, budget_bytes: int,
-         tile_rows: int | None = None, where: str = "scene") -> Plan:
+def plan(shape_hwb, method: str, tiled, budget_bytes: int,
+         tile_rows: int | None = None, where: str = "scene", *,
+         resident_bytes: int = 0) -> Plan:
   """Chooses the whole-scene or the tiled path for a cube of ``shape_hwb``.
 
+  ``tiled`` is the method's :class:`lrrjax.detectors.TiledForm` (None: no
+  tiled form; True: one with the default factors). Its ``strip_overhead``
+  (default ``STRIP_OVERHEAD``) and ``whole_factor`` (default ``WHOLE_FACTOR``)
+  are the float32 copies a strip and the whole-scene path need.
+  ``resident_bytes``: memory already held for the scene (a cube loaded whole
+  because its format cannot stream), taken from the strips' share.
+
   * ``tile_rows`` given: it must lie in ``1..H`` and its strip
-    (``STRIP_OVERHEAD`` float32 copies) must fit the budget; ``tile_rows ==
+    (``strip_overhead`` float32 copies) must fit the budget; ``tile_rows ==
     H`` is one strip, i.e. the whole-scene path.
-  * otherwise the whole path when ``WHOLE_FACTOR`` copies of the float32 cube
-    fit the budget, else strips sized to the budget.
+  * otherwise the whole path when ``whole_factor`` copies of the float32 cube
+    fit the budget, else strips sized to the budget less
+    :func:`reserve_bytes` (the runtime).
   * a method without a tiled form runs whole, unless the float32 cube alone
     exceeds the budget: ConfigError.
 
@@ -61,6 +83,9 @@ def plan(shape_hwb, method: str, has_tiled: bool, budget_bytes: int,
       method that cannot stream (the message names the scene and sizes).
   """
   h, w, b = (int(s) for s in shape_hwb)
+  has_tiled = tiled is not None and tiled is not False
+  overhead = getattr(tiled, "strip_overhead", stream.STRIP_OVERHEAD)
+  factor = getattr(tiled, "whole_factor", WHOLE_FACTOR)
   if budget_bytes <= 0:
     raise ConfigError(f"memory budget must be positive, got {budget_bytes} bytes")
   cube_bytes = h * w * b * 4
@@ -69,11 +94,11 @@ def plan(shape_hwb, method: str, has_tiled: bool, budget_bytes: int,
       raise ConfigError(
           f"{where}: --tile-rows {tile_rows} does not fit the scene of {h} rows "
           f"(use 1..{h})")
-    need = tile_rows * w * b * 4 * stream.STRIP_OVERHEAD
+    need = tile_rows * w * b * 4 * overhead
     if need > budget_bytes:
       raise ConfigError(
           f"{where}: a strip of {tile_rows} rows x {w} x {b} needs about "
-          f"{fmt_gib(need)} ({stream.STRIP_OVERHEAD} float32 copies), more than "
+          f"{fmt_gib(need)} ({overhead} float32 copies), more than "
           f"the memory budget {fmt_gib(budget_bytes)}; use fewer rows or a "
           f"larger --memory-budget")
     if tile_rows == h:
@@ -83,13 +108,14 @@ def plan(shape_hwb, method: str, has_tiled: bool, budget_bytes: int,
           f"{where}: method {method!r} has no tiled form; --tile-rows applies to "
           f"methods with one (see `lrrjax detect --help`)")
     return Plan("tiled", tile_rows, "--tile-rows")
-  if cube_bytes * WHOLE_FACTOR <= budget_bytes:
+  if cube_bytes * factor <= budget_bytes:
     return Plan("whole", h, "fits the memory budget")
   if has_tiled:
-    rows = min(h, stream.strip_rows(w, b, budget_bytes))
+    free = budget_bytes - reserve_bytes(budget_bytes) - resident_bytes
+    rows = min(h, stream.strip_rows(w, b, max(free, 1), overhead))
     return Plan("tiled" if rows < h else "whole", rows,
                 f"cube {fmt_gib(cube_bytes)} as float32 over budget/"
-                f"{WHOLE_FACTOR}")
+                f"{factor}")
   if cube_bytes > budget_bytes:
     raise ConfigError(
         f"{where}: the cube {h} x {w} x {b} needs {fmt_gib(cube_bytes)} as "
@@ -169,25 +195,41 @@ def detect_tiled(cube: LazyCube, spec, params: dict[str, Any],
     if p.exists():
       p.unlink()
   tick = (lambda rows: progress.update(rows * w)) if progress is not None else None
+  noise_rows = form.noise_rows(h, w) if callable(form.noise_rows) else int(form.noise_rows)
   stats = stream.stream_stats(cube, tile_rows, covariance=form.needs_covariance,
-                              seed=seed, on_rows=tick)
+                              seed=seed, noise_rows=noise_rows, on_rows=tick)
   cube, stats, dropped = drop_constant(cube, stats, drop_constant_bands, notice)
   state = form.fit(stats, **params)
   halo = int(form.halo(state) if callable(form.halo) else form.halo)
-  tiles = stream.plan_tiles(h, tile_rows, halo)
+  tiles = stream.plan_tiles(h, tile_rows, halo, same_shape=True)
+  raw_path = out_dir / "raw.partial.npy"
   try:
     scores = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32,
                                        shape=(h, w))
+    raw = None
     for t in tiles:
       strip = cube.read_rows(t.p0, t.p1)
       s = np.asarray(form.score(state, strip), dtype=np.float32)
-      if s.shape != (t.p1 - t.p0, w):
+      want = (t.p1 - t.p0, w)
+      if form.finish is not None:
+        if raw is None and s.ndim == 3:
+          raw = np.lib.format.open_memmap(raw_path, mode="w+", dtype=np.float32,
+                                          shape=(s.shape[0], h, w))
+        want = (-1 if raw is None else raw.shape[0],) + want
+      if s.shape != want:
         raise SceneError(
             f"method {spec.name!r} tiled score returned {s.shape} for a strip of "
-            f"{(t.p1 - t.p0, w)} in scene {cube.name!r}")
-      scores[t.r0:t.r1] = s[t.r0 - t.p0:t.r1 - t.p0]
+            f"{want} in scene {cube.name!r}")
+      if raw is None:
+        scores[t.r0:t.r1] = s[t.r0 - t.p0:t.r1 - t.p0]
+      else:
+        raw[:, t.r0:t.r1] = s[:, t.r0 - t.p0:t.r1 - t.p0]
       if tick is not None:
         tick(t.r1 - t.r0)
+    if raw is not None:
+      raw.flush()
+      scores[:] = np.asarray(form.finish(state, raw, tile_rows), dtype=np.float32)
+      del raw
     scores.flush()
     del scores
     os.replace(partial, final)
@@ -196,6 +238,8 @@ def detect_tiled(cube: LazyCube, spec, params: dict[str, Any],
       partial.unlink()
     raise
   finally:
+    if raw_path.exists():
+      raw_path.unlink()
     if progress is not None:
       progress.close()
   info = {"tile_rows": int(tile_rows), "tiles": len(tiles), "halo": halo,

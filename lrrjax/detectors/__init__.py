@@ -39,6 +39,17 @@ cube over the memory budget, or ``--tile-rows``; runner:
   which are real borders) and keeps the scores of the core rows.
 * ``needs_covariance``: whether ``fit`` reads ``stats.cov`` (an ``O(N B^2)``
   streaming cost).
+* ``noise_rows``: 0, or ``noise_rows(H, W) -> int``: rows whose horizontal
+  neighbour differences the statistics keep (``stats.hdiff_db``, band noise).
+* ``finish``: None, or a second stage for scores that need scene-wide
+  statistics of per-pixel quantities. ``score`` then returns ``(C, h, W)``
+  raw maps instead of scores; the runner stores them for the whole scene in a
+  memory-mapped ``(C, H, W)`` file and calls ``finish(state, raw_chw,
+  tile_rows) -> scores (H, W)``, which reads it strip by strip.
+* ``whole_factor`` / ``strip_overhead``: working memory of the whole-scene
+  path in float32 copies of the cube, and of a strip in copies of the strip;
+  :func:`lrrjax.streaming.plan` sizes strips and decides whole vs tiled with
+  them.
 
 A scene that fits in one strip is scored by ``fn`` itself (the whole-scene
 path), so the tiled form only ever sees scenes of two strips or more.
@@ -63,6 +74,10 @@ class TiledForm(NamedTuple):
   score: Callable[[Any, np.ndarray], np.ndarray]
   halo: int | Callable[[Any], int] = 0
   needs_covariance: bool = True
+  noise_rows: int | Callable[[int, int], int] = 0
+  finish: Callable[[Any, Any, int], np.ndarray] | None = None
+  whole_factor: int = 4
+  strip_overhead: int = 4
 
 
 class MethodSpec(NamedTuple):

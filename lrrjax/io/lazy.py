@@ -329,6 +329,17 @@ def open_cube(path: PathLike, key: str | None = None, gt_key: str | None = None,
                   gt=gt_mask, metadata=meta, kept=kept, closer=closer)
 
 
+def array_cube(cube_hwb: np.ndarray, *, name: str, source: PathLike,
+               gt: np.ndarray | None = None, metadata: dict | None = None) -> LazyCube:
+  """A cube already in memory, read as strips like a file (a format that can
+  only be loaded whole, scored by a tiled form whose whole-scene path would not
+  fit the memory budget). ``source`` names it in messages."""
+  arr = np.asarray(cube_hwb)
+  return LazyCube(pathlib.Path(source), arr.shape, arr.dtype,
+                  lambda r0, r1: arr[r0:r1], name=name, gt=gt,
+                  metadata=dict(metadata or {}))
+
+
 def whole_cube_shape(path: PathLike, key: str | None = None
                      ) -> tuple[tuple[int, ...], str] | None:
   """``(shape, format)`` of the cube in a MATLAB v5 or ``.npz`` file, without loading it.

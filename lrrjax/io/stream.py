@@ -44,6 +44,9 @@ class CubeStats(NamedTuple):
       drawn without replacement by ``numpy.random.default_rng(seed)``.
     preview_hwb: the cube at rows and columns ``::preview_step`` (figures).
     preview_step: stride of the preview.
+    hdiff_db: raw horizontal neighbour differences ``x[r, c+1] - x[r, c]`` of
+      ``noise_rows`` evenly spaced rows (:func:`even_rows`), ``(rows (W - 1), B)``
+      float32, or None when not asked (band-noise estimates).
   """
   height: int
   width: int
@@ -57,6 +60,7 @@ class CubeStats(NamedTuple):
   sample_index: np.ndarray
   preview_hwb: np.ndarray
   preview_step: int
+  hdiff_db: np.ndarray | None = None
 
 
 def sample_indices(n_pixels: int, size: int, seed: int = 0) -> np.ndarray:
@@ -64,6 +68,16 @@ def sample_indices(n_pixels: int, size: int, seed: int = 0) -> np.ndarray:
   size = min(int(size), int(n_pixels))
   rng = np.random.default_rng(seed)
   return np.sort(rng.choice(n_pixels, size=size, replace=False)).astype(np.int64)
+
+
+def even_rows(total: int, m: int) -> np.ndarray:
+  """``m`` evenly spaced indices of ``range(total)``: ``floor(i (total - 1) / (m - 1))``
+  in exact integer arithmetic (numpy twin of :func:`lrrjax.lrr.general.even_sample`)."""
+  m = max(1, min(int(m), int(total)))
+  i = np.arange(m, dtype=np.int64)
+  d = max(m - 1, 1)
+  t1 = int(total) - 1
+  return i * (t1 // d) + (i * (t1 % d)) // d
 
 
 def preview_step(height: int, width: int, pixels: int = DEFAULT_PREVIEW) -> int:
@@ -89,7 +103,7 @@ def _read(cube, r0, r1) -> np.ndarray:
 
 def stream_stats(cube, tile_rows: int, *, covariance: bool = True,
                  sample: int = DEFAULT_SAMPLE, seed: int = 0,
-                 preview_pixels: int = DEFAULT_PREVIEW,
+                 preview_pixels: int = DEFAULT_PREVIEW, noise_rows: int = 0,
                  on_rows: Callable[[int], None] | None = None) -> CubeStats:
   """One pass over ``cube`` (LazyCube or array) in strips of ``tile_rows`` rows.
 
@@ -100,6 +114,8 @@ def stream_stats(cube, tile_rows: int, *, covariance: bool = True,
     sample: pixels in the random sample.
     seed: seed of the sample.
     preview_pixels: pixel budget of the preview.
+    noise_rows: rows whose horizontal differences are kept (``hdiff_db``;
+      0: none; needs ``W >= 2``).
     on_rows: called with the number of rows done after each strip (progress).
 
   Raises:
@@ -118,6 +134,8 @@ def stream_stats(cube, tile_rows: int, *, covariance: bool = True,
   shift = None
   sample_pb = np.empty((idx.size, b), np.float32)
   previews = []
+  rows_d = even_rows(h, noise_rows) if noise_rows > 0 and w >= 2 else np.zeros(0, np.int64)
+  hdiff = np.empty((rows_d.size * (w - 1), b), np.float32) if rows_d.size else None
   for r0 in range(0, h, tile_rows):
     r1 = min(h, r0 + tile_rows)
     tile = _read(cube, r0, r1)
@@ -133,6 +151,9 @@ def stream_stats(cube, tile_rows: int, *, covariance: bool = True,
         s2 += d.T @ d
     a, z = np.searchsorted(idx, [r0 * w, r1 * w])
     sample_pb[a:z] = x[idx[a:z] - r0 * w]
+    for j in range(*np.searchsorted(rows_d, [r0, r1])):
+      row = tile[rows_d[j] - r0]
+      hdiff[j * (w - 1):(j + 1) * (w - 1)] = row[1:] - row[:-1]
     first = (-r0) % step
     previews.append(tile[first::step, ::step].copy())  # a view would keep the strip alive
     if on_rows is not None:
@@ -144,7 +165,7 @@ def stream_stats(cube, tile_rows: int, *, covariance: bool = True,
     cov = s2 / n - np.outer(m1, m1)
     cov = (cov + cov.T) / 2
   return CubeStats(h, w, b, n, lo, hi, mean, cov, sample_pb, idx,
-                   np.concatenate(previews, axis=0), step)
+                   np.concatenate(previews, axis=0), step, hdiff)
 
 
 def constant_bands(stats: CubeStats) -> np.ndarray:
@@ -160,7 +181,8 @@ def subset_stats(stats: CubeStats, keep: np.ndarray) -> CubeStats:
       band_max=stats.band_max[keep], mean=stats.mean[keep],
       cov=None if stats.cov is None else stats.cov[np.ix_(keep, keep)],
       sample_pb=stats.sample_pb[:, keep],
-      preview_hwb=stats.preview_hwb[:, :, keep])
+      preview_hwb=stats.preview_hwb[:, :, keep],
+      hdiff_db=None if stats.hdiff_db is None else stats.hdiff_db[:, keep])
 
 
 def normalize_tile(tile_hwb: np.ndarray, stats: CubeStats,
@@ -198,12 +220,16 @@ class Tile(NamedTuple):
   p1: int
 
 
-def plan_tiles(height: int, tile_rows: int, halo: int = 0) -> list[Tile]:
+def plan_tiles(height: int, tile_rows: int, halo: int = 0, *,
+               same_shape: bool = False) -> list[Tile]:
   """Strips of ``tile_rows`` rows with ``halo`` extra rows read on each side.
 
   A last strip shorter than ``halo + 1`` rows is merged into the one before
   (so every strip plus its halo spans at least ``2 halo + 1`` rows when the
-  scene does).
+  scene does). ``same_shape``: every read span ``[p0, p1)`` has the length of
+  the longest one (``min(H, rows + 2 halo)``), shifted inside the scene at its
+  top and bottom, so a jitted scorer compiles once; the extra rows are real
+  rows of the scene, so the core rows' windows are unchanged.
 
   Raises:
     ConfigError: ``tile_rows < 1`` or ``> height``, or ``tile_rows <= halo``
@@ -216,13 +242,19 @@ def plan_tiles(height: int, tile_rows: int, halo: int = 0) -> list[Tile]:
   if tile_rows <= halo:
     raise ConfigError(
         f"tile of {tile_rows} rows is thinner than the method's window needs "
-        f"(halo {halo} rows on each side: use at least {halo + 1} rows)")
+        f"(halo {halo} rows on each side: use at least {halo + 1} rows, or a "
+        f"larger --memory-budget)")
   starts = list(range(0, height, tile_rows))
   if len(starts) > 1 and height - starts[-1] <= halo:
     starts.pop()
   ends = starts[1:] + [height]
-  return [Tile(a, z, max(0, a - halo), min(height, z + halo))
-          for a, z in zip(starts, ends)]
+  tiles = [Tile(a, z, max(0, a - halo), min(height, z + halo))
+           for a, z in zip(starts, ends)]
+  if same_shape:
+    span = max(t.p1 - t.p0 for t in tiles)
+    tiles = [t._replace(p0=min(t.p0, height - span), p1=min(t.p0, height - span) + span)
+             for t in tiles]
+  return tiles
 
 
 def check_finite_stats(stats: CubeStats, where: str) -> None:

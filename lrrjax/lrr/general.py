@@ -288,46 +288,72 @@ def grey_opening(f_hw: Array, r: int) -> Array:
   return jax.lax.reduce_window(ero, -jnp.inf, jax.lax.max, win, one, "SAME")
 
 
-def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
-  """Scale-free per-pixel features (F, N) of the LRR result ``S``, ``E = X - D L``.
+N_RAW = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
+TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
 
-  With ``m = median_i ||e_i||``:
-  ``log(1 + ||s_i|| / m)``; ``log(||e_i|| / m)``; the same for the noise-whitened
-  residual ``e_i omega`` (``omega = band_weights(sigma, 1)``: 1 / sigma relative to
-  the median, floored, 0 for dead bands); for each dual window of ``RINGS``
-  ``log(||e_i - ring_mean(E)_i|| / median)`` (local contrast), and for each of
-  ``WHITE_RINGS`` the same of the noise-whitened residual; for each
-  half-width ``r`` of ``TOPHATS`` the white top-hat of the map ``log(||e_i|| / m)``
-  by a (2r+1)^2 square (bright structures narrower than the square: small
-  targets stay, large bright blocks go).
+
+def raw_features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
+  """The per-pixel norms the features are made of, (N_RAW, N).
+
+  ``||s_i||``, ``||e_i||``, ``||e_i omega||`` (``omega = band_weights(sigma, 1)``:
+  1 / sigma relative to the median, floored, 0 for dead bands), then for each
+  dual window of ``RINGS`` ``||e_i - ring_mean(E)_i||`` (local contrast) and for
+  each of ``WHITE_RINGS`` the same of the noise-whitened residual. Each value
+  depends only on the pixel's own window (at most ``max(RINGS outer)`` rows
+  away), so strips with that halo give the same values as the whole scene.
   """
   b = e_bn.shape[0]
-  tiny = jnp.finfo(e_bn.dtype).tiny
-
-  def rel_log(v_n):
-    med = jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(v_n), tiny))
-    return jnp.log(jnp.maximum(v_n, 1e-6 * med) / med)
-
-  r_n = prox.safe_norm(e_bn, axis=0)[0]
-  m = jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(r_n), tiny))
-  a_n = prox.safe_norm(s_bn, axis=0)[0]
+  norm = lambda v_bn: prox.safe_norm(v_bn, axis=0)[0]  # noqa: E731
   # 1 / sigma_b with sigma_b floored at 0.1 median sigma, as in band_weights:
   # near-constant bands (sigma ~1e-12 on abu-beach-2) would otherwise dominate.
   inv_b = band_weights(noise_b, 1.0)
-  lr_n = rel_log(r_n)
-  phi = [jnp.log1p(a_n / m), lr_n,
-         rel_log(prox.safe_norm(e_bn * inv_b[:, None], axis=0)[0])]
+  ew_bn = e_bn * inv_b[:, None]
+
   def contrast(v_bn, inner, outer):
     v_bhw = v_bn.reshape(b, h, w)
-    c_bn = (v_bhw - ring_mean(v_bhw, inner, outer)).reshape(b, -1)
-    return rel_log(prox.safe_norm(c_bn, axis=0)[0])
+    return norm((v_bhw - ring_mean(v_bhw, inner, outer)).reshape(b, -1))
 
-  phi += [contrast(e_bn, i, o) for i, o in RINGS]
-  phi += [contrast(e_bn * inv_b[:, None], i, o) for i, o in WHITE_RINGS]
-  lr_hw = lr_n.reshape(h, w)
-  for r in TOPHATS:
-    phi.append((lr_hw - grey_opening(lr_hw, r)).reshape(-1))
-  return jnp.stack(phi)
+  raw = [norm(s_bn), norm(e_bn), norm(ew_bn)]
+  raw += [contrast(e_bn, i, o) for i, o in RINGS]
+  raw += [contrast(ew_bn, i, o) for i, o in WHITE_RINGS]
+  return jnp.stack(raw)
+
+
+def raw_medians(raw_fn: Array) -> Array:
+  """Scene medians of the raw norms but the first, (N_RAW - 1,), floored at
+  float32 ``tiny``; :func:`lrrjax.lrr.prox.bisect_median`, no gradient."""
+  tiny = jnp.finfo(raw_fn.dtype).tiny
+  return jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(raw_fn[1:], axis=1), tiny))
+
+
+def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
+  """The head's features (N_FEATURES, N) from :func:`raw_features` and the scene
+  medians ``med_f`` (:func:`raw_medians`).
+
+  With ``m = median ||e_i||``: ``log(1 + ||s_i|| / m)``, then for every other
+  raw norm ``v`` ``log(max(v, 1e-6 med v) / med v)``, then for each half-width
+  ``r`` of ``TOPHATS`` the white top-hat of the map ``log(||e_i|| / m)`` by a
+  (2r+1)^2 square (bright structures narrower than the square: small targets
+  stay, large bright blocks go; it reads ``TOPHAT_HALO`` rows around a pixel).
+  """
+  med = med_f[:, None]
+  rel = jnp.log(jnp.maximum(raw_fn[1:], 1e-6 * med) / med)
+  lr_hw = rel[0].reshape(h, w)
+  tops = [(lr_hw - grey_opening(lr_hw, r)).reshape(-1) for r in TOPHATS]
+  return jnp.concatenate([jnp.log1p(raw_fn[:1] / med[:1]), rel, jnp.stack(tops)])
+
+
+def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
+  """Scale-free per-pixel features (F, N) of the LRR result ``S``, ``E = X - D L``.
+
+  :func:`features_from_raw` of :func:`raw_features` with the scene's own
+  medians (:func:`raw_medians`): ``log(1 + ||s_i|| / m)``; ``log(||e_i|| / m)``;
+  the same for the noise-whitened residual; the local contrast of the residual
+  at the dual windows of ``RINGS`` and of the whitened residual at
+  ``WHITE_RINGS``; white top-hats of ``log(||e_i|| / m)`` at ``TOPHATS``.
+  """
+  raw = raw_features(s_bn, e_bn, noise_b, h, w)
+  return features_from_raw(raw, raw_medians(raw), h, w)
 
 
 class HeadParams(NamedTuple):

@@ -113,6 +113,14 @@ register(MethodSpec("lrr-admm", lrr_admm,
                     "model-based LRR solved by ADMM, LRASR dictionary (fixed)"))
 register(MethodSpec("lrrnet", lrrnet,
                     "LRR-Net: unrolled LRR ADMM, trained thresholds, frozen dictionary"))
+def _tiled_form():
+  from lrrjax.detectors import TiledForm  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import tiled  # pylint: disable=import-outside-toplevel
+  return TiledForm(tiled.fit, tiled.score, tiled.halo, needs_covariance=False,
+                   noise_rows=tiled.noise_rows, finish=tiled.finish,
+                   whole_factor=tiled.WHOLE_FACTOR, strip_overhead=tiled.STRIP_OVERHEAD)
+
+
 register(MethodSpec("lrrnet-plus", lrrnet_plus,
                     "LRR-Net+: unrolled LRR ADMM trained across scenes, shipped parameters "
-                    "(default; finetune=True: per-scene training)"))
+                    "(default; finetune=True: per-scene training)", _tiled_form()))

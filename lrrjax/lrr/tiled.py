@@ -1,0 +1,281 @@
+"""The generalised LRR-Net+ strip by strip: bounded memory for any scene size.
+
+The whole-scene network (:class:`lrrjax.lrr.general.GeneralLRRNet`) couples the
+pixels only through a few small global quantities per stage:
+
+* the SVT of ``M = L + Y2/mu`` (K x N) is ``J = F M`` with the K x K matrix
+  ``F = g(M M^T)`` (:func:`lrrjax.lrr.prox.gram_shrink`);
+* the L step uses ``(D^T D + I)^{-1}`` and the dictionary ``D``; the atom step
+  produces the next ``D`` from sums over (robustly weighted) pixels;
+* the thresholds are scaled by ``||X||_2`` and the pixel count.
+
+Given those, every other step is per pixel. The tiled form therefore runs the
+network once on a **pixel sample** (P pixels of the streamed statistics,
+:func:`frozen_unroll`), records per stage the operators above
+(:class:`FrozenStage`), and then applies the stages to every strip with the
+operators frozen (:func:`apply_frozen`): each pixel gets exactly the values the
+sample run would have given it had it been in the sample (so on the sample
+pixels the two agree to rounding, tested). Sample-based estimates stand in for
+whole-scene ones: the singular vectors of ``M`` and the shrink gains (``F`` is
+invariant to the pixel count, because ``tau_l = e^theta ||X||_2`` scales like
+the singular values of ``M``: both ~ sqrt(N)), the dictionary path, and the
+scale ``||X||_2 / sqrt(N)``. When the sample holds every pixel (``N <= P``,
+e.g. all 100 x 100 benchmark scenes) the tiled scores equal the whole-scene ones.
+
+Scores, in three passes (:func:`lrrjax.streaming.detect_tiled`):
+
+1. streamed statistics: global min/max, the pixel sample, horizontal
+   neighbour differences of evenly spaced rows (band noise);
+2. per strip (halo ``max(RINGS outer)`` rows): the :func:`lrrjax.lrr.general.raw_features`
+   (N_RAW per-pixel norms), written to a memory-mapped (N_RAW, H, W) file;
+3. :func:`finish`: the scene medians of those maps (exact, over all N pixels),
+   then per strip (halo :data:`lrrjax.lrr.general.TOPHAT_HALO`) the features and
+   the head.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrrjax.errors import ConfigError
+from lrrjax.lrr import admm, general, prox
+from lrrjax.lrr.network import spectral_norm
+from lrrjax.lrr.precision import highest
+
+Array = jax.Array
+
+# Horizontal differences kept per band for the noise estimate (the whole-scene
+# path reads 256 rows: the same rows for W <= 513, fewer rows for wider scenes).
+NOISE_ROWS = 256
+NOISE_VALUES = 1 << 17
+# Working memory of a strip, in float32 copies of it (the stage iterates S, Y1,
+# X, the residual, the ring contrasts and XLA's temporaries; measured 15.2 on
+# strips of 100 and 200 rows x 512 x 200), and of the whole-scene path, in
+# copies of the cube (measured: 3.29 GiB peak for a 512 x 512 x 200 cube of
+# 0.2 GiB, BUILD_NOTES "Generalised LRR-Net+").
+STRIP_OVERHEAD = 16
+WHOLE_FACTOR = 16
+FINISH_ROWS = 256  # rows per strip of pass 3 (N_RAW maps, cheap)
+
+
+class FrozenStage(NamedTuple):
+  """The global operators of one stage, estimated on the pixel sample.
+
+  Stacked along a leading T axis for ``lax.scan``.
+  """
+  svt_kk: Array      # (K, K) F with J = F (L + Y2/mu)
+  inv_kk: Array      # (K, K) (D^T D + I)^{-1}
+  d_bk: Array        # (B, K) dictionary of the L and S steps
+  d_next_bk: Array   # (B, K) dictionary after the atom step
+  mu: Array          # penalty
+  tau_s: Array       # column-shrink threshold (per pixel: needs no rescaling)
+
+
+class PixelState(NamedTuple):
+  """Per-pixel part of :class:`lrrjax.lrr.admm.AdmmState` (n pixels)."""
+  l_kn: Array
+  s_bn: Array
+  y1_bn: Array
+  y2_kn: Array
+
+
+def _zero_state(x_bn: Array, k: int) -> PixelState:
+  b, n = x_bn.shape
+  z_kn = jnp.zeros((k, n), x_bn.dtype)
+  z_bn = jnp.zeros((b, n), x_bn.dtype)
+  return PixelState(z_kn, z_bn, z_bn, z_kn)
+
+
+def _l_and_s(st: PixelState, x_bn: Array, op: FrozenStage) -> tuple[Array, Array, Array]:
+  """``J = F M``, the L step and the S step of :func:`lrrjax.lrr.admm.stage`."""
+  mu = op.mu
+  j_kn = op.svt_kk @ (st.l_kn + st.y2_kn / mu)
+  rhs_kn = op.d_bk.T @ (x_bn - st.s_bn + st.y1_bn / mu) + j_kn - st.y2_kn / mu
+  l_kn = op.inv_kk @ rhs_kn
+  s_bn = admm.update_s(x_bn, op.d_bk @ l_kn, st.y1_bn, mu, op.tau_s)
+  return j_kn, l_kn, s_bn
+
+
+def _close(st: PixelState, x_bn, j_kn, l_kn, s_bn, d_next_bk, mu) -> PixelState:
+  """The multiplier step with the updated dictionary."""
+  y1, y2 = admm.update_multipliers(x_bn, d_next_bk @ l_kn, s_bn, l_kn, j_kn,
+                                   st.y1_bn, st.y2_kn, mu)
+  return PixelState(l_kn, s_bn, y1, y2)
+
+
+@highest
+def frozen_unroll(x_bn: Array, d0_bk: Array, params: admm.StageParams, *,
+                  outlier_k: float = 3.0) -> tuple[admm.AdmmState, FrozenStage]:
+  """:func:`lrrjax.lrr.admm.unroll` (dictionary learned, bisection medians) on
+  the sample ``x_bn`` (B, P), also returning every stage's :class:`FrozenStage`.
+
+  Returns:
+    ``(final AdmmState, FrozenStage stacked over T)``.
+  """
+  k = d0_bk.shape[1]
+
+  def body(carry, p):
+    st, d_bk = carry
+    m_kn = st.l_kn + st.y2_kn / p.mu
+    op = FrozenStage(prox.gram_shrink(m_kn @ m_kn.T, p.tau_l),
+                     admm.inv_gram_plus_identity(d_bk.T @ d_bk), d_bk, d_bk,
+                     p.mu, p.tau_s)
+    j_kn, l_kn, s_bn = _l_and_s(st, x_bn, op)
+    w_n = admm.background_weights(x_bn - d_bk @ l_kn, outlier_k, fast_median=True)
+    d_next = admm.update_d(x_bn, s_bn, l_kn, d_bk, st.y1_bn, p.mu, p.eta, w_n)
+    op = op._replace(d_next_bk=d_next)
+    return (_close(st, x_bn, j_kn, l_kn, s_bn, d_next, p.mu), d_next), op
+
+  d0 = admm.project_atoms(d0_bk)
+  (st, d_bk), ops = jax.lax.scan(body, (_zero_state(x_bn, k), d0), params)
+  return admm.AdmmState(st.l_kn, st.l_kn, st.s_bn, d_bk, st.y1_bn, st.y2_kn), ops
+
+
+@highest
+def apply_frozen(x_bn: Array, ops: FrozenStage) -> tuple[Array, Array]:
+  """The T stages with frozen operators on any pixels ``x_bn`` (B, n).
+
+  Every step is per pixel, so a pixel's result does not depend on the others.
+
+  Returns:
+    ``(s_bn, e_bn)``: anomalies S and residual ``E = X - D_T L``.
+  """
+  def body(st, op):
+    j_kn, l_kn, s_bn = _l_and_s(st, x_bn, op)
+    return _close(st, x_bn, j_kn, l_kn, s_bn, op.d_next_bk, op.mu), None
+
+  st, _ = jax.lax.scan(body, _zero_state(x_bn, ops.d_bk.shape[-1]), ops)
+  return st.s_bn, x_bn - ops.d_next_bk[-1] @ st.l_kn
+
+
+# ------------------------------------------------------------ tiled form --
+
+
+class TiledState(NamedTuple):
+  """What :func:`fit` freezes for the strips."""
+  lo: float              # global min of the raw cube
+  span: float            # global max - min (1 for a constant cube)
+  omega_b: np.ndarray    # (B,) learned band weights
+  noise_b: np.ndarray    # (B,) band noise of the normalised cube
+  ops: FrozenStage       # per-stage operators (stacked over T)
+  a_f: np.ndarray        # (F,) head weights
+  sample_pixels: int     # P
+
+
+def _noise_from_diffs(hdiff_db: np.ndarray, span: float, live_b: np.ndarray) -> Array:
+  """:func:`lrrjax.lrr.general.band_noise` from raw horizontal differences (D, B)."""
+  d_bd = jnp.asarray(hdiff_db.T, jnp.float32) / jnp.float32(span)
+  med = prox.bisect_median(d_bd, axis=1)[:, None]
+  sigma = 1.4826 * prox.bisect_median(jnp.abs(d_bd - med), axis=1) / jnp.sqrt(2.0)
+  return jnp.where(jnp.asarray(live_b), sigma, 0.0)
+
+
+@jax.jit
+def _normalize(raw_nb, lo, span):
+  # as general.normalize_global: float32 (x - lo) / span
+  return ((jnp.asarray(raw_nb, jnp.float32) - lo) / span).T
+
+
+def fit(stats, finetune: bool = False, pretrained=None, workdir=None, progress=None,
+        seed: int | None = None, **overrides) -> TiledState:
+  """Scene context from the streamed statistics and the sample run.
+
+  ``stats`` must carry ``hdiff_db`` (:data:`NOISE_ROWS` evenly spaced rows).
+  The parameters are :func:`lrrjax.lrr.methods.lrrnet_plus`'s; per-scene
+  training (``finetune``) has no tiled form.
+  """
+  del workdir, progress
+  if finetune or overrides:
+    raise ConfigError(
+        "lrrnet-plus strip by strip uses the pretrained network only; --finetune "
+        f"({', '.join(sorted(overrides)) or 'finetune'}) needs the whole scene in "
+        "memory (raise --memory-budget)")
+  if stats.hdiff_db is None or stats.width < 2:
+    raise ConfigError(f"lrrnet-plus strip by strip needs a scene at least 2 pixels "
+                      f"wide and the band-noise rows in the statistics (width {stats.width})")
+  from lrrjax.lrr import cross, methods  # pylint: disable=import-outside-toplevel
+  model, cfg = methods.load_general(pretrained)
+  kw = cross.context_kwargs(cfg)
+  if seed is not None:
+    kw["seed"] = int(seed)
+  lo = float(stats.band_min.min())
+  span = float(stats.band_max.max()) - lo
+  span = span if span > 0 else 1.0
+  x_bp = _normalize(stats.sample_pb, jnp.float32(lo), jnp.float32(span))
+  live = stats.band_max > stats.band_min
+  noise_b = _noise_from_diffs(stats.hdiff_db, span, live)
+  xa_bp = general.band_weights(noise_b, jnp.float32(kw["gamma0"]))[:, None] * x_bp
+  atoms = general.dictionary_atoms(xa_bp, jnp.asarray(kw["seed"], jnp.uint32),
+                                   kw["n_clusters"], kw["per_cluster"], kw["n_sample"])
+  omega_b = general.band_weights(noise_b, model.gamma())
+  xw_bp = omega_b[:, None] * x_bp
+  p = x_bp.shape[1]
+  if p < atoms.shape[0]:
+    raise ConfigError(f"lrrnet-plus needs at least {atoms.shape[0]} pixels, the scene has {p}")
+  sigma = spectral_norm(xw_bp)
+  _, ops = jax.jit(frozen_unroll, static_argnames=("outlier_k",))(
+      xw_bp, xw_bp[:, atoms], model.stage_params(sigma, p), outlier_k=model.outlier_k)
+  return TiledState(lo, span, np.asarray(omega_b), np.asarray(noise_b),
+                    jax.tree.map(np.asarray, ops), np.asarray(model.a_f[...]), p)
+
+
+def halo(state: TiledState) -> int:  # pylint: disable=unused-argument
+  """Rows of context of the raw features: the outer half-width of the rings."""
+  return max(o for _, o in general.RINGS + general.WHITE_RINGS)
+
+
+@jax.jit
+def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops):
+  h, w, b = tile_hwb.shape
+  x_bn = ((tile_hwb.astype(jnp.float32) - lo) / span).reshape(h * w, b).T
+  s_bn, e_bn = apply_frozen(omega_b[:, None] * x_bn, ops)
+  return general.raw_features(s_bn, e_bn, noise_b, h, w).reshape(-1, h, w)
+
+
+def score(state: TiledState, tile_hwb: np.ndarray) -> np.ndarray:
+  """The raw per-pixel norms (N_RAW, h, W) of one strip (halo rows included)."""
+  return np.asarray(_strip_raw(jnp.asarray(tile_hwb, jnp.float32), jnp.float32(state.lo),
+                               jnp.float32(state.span), state.omega_b, state.noise_b,
+                               state.ops))
+
+
+@jax.jit
+def _strip_head(raw_fhw, med_f, a_f):
+  _, h, w = raw_fhw.shape
+  phi = general.features_from_raw(raw_fhw.reshape(raw_fhw.shape[0], -1), med_f, h, w)
+  return general.head(general.HeadParams(a_f), phi).reshape(h, w)
+
+
+def medians(raw_fhw) -> np.ndarray:
+  """:func:`lrrjax.lrr.general.raw_medians` of the (memory-mapped) raw maps, one
+  map in memory at a time."""
+  f = raw_fhw.shape[0]
+  tiny = np.finfo(np.float32).tiny
+  out = [float(prox.bisect_median(jnp.asarray(raw_fhw[i]).reshape(-1))) for i in range(1, f)]
+  return np.maximum(np.asarray(out, np.float32), tiny)
+
+
+def finish(state: TiledState, raw_fhw, tile_rows: int) -> Any:
+  """Scores (H, W) float32 from the raw maps of every strip (pass 3)."""
+  from lrrjax.io import stream  # pylint: disable=import-outside-toplevel
+  med = medians(raw_fhw)
+  _, hh, ww = raw_fhw.shape
+  out = np.empty((hh, ww), np.float32)
+  rows = max(tile_rows, FINISH_ROWS)
+  tiles = ([stream.Tile(0, hh, 0, hh)] if rows >= hh else
+           stream.plan_tiles(hh, rows, general.TOPHAT_HALO, same_shape=True))
+  for t in tiles:
+    z = _strip_head(jnp.asarray(raw_fhw[:, t.p0:t.p1]), med, state.a_f)
+    out[t.r0:t.r1] = np.asarray(z)[t.r0 - t.p0:t.r1 - t.p0]
+  return out
+
+
+def noise_rows(h: int, w: int) -> int:
+  """Rows of horizontal differences for the band noise: the whole-scene
+  path's 256 (:func:`lrrjax.lrr.general.band_noise`) while ``256 (W - 1) <=
+  NOISE_VALUES`` (W <= 513), fewer for wider scenes."""
+  return max(1, min(h, NOISE_ROWS, NOISE_VALUES // max(w - 1, 1)))
