@@ -2,7 +2,7 @@
 
   python experiments/scaling.py --out results/scaling --data /tmp/lrrjax_scaling \
       [--sizes 100,256,512,1024,2048] [--bands 200] [--methods grx,lrrnet-plus] \
-      [--max-size method=SIZE ...] [--memory-budget 2G]
+      [--max-size method=SIZE ...] [--memory-budget 2G] [--flop-rate]
 
 For each size S, a synthetic S x S x B float32 cube is written once to
 ``DATA/cube_S.npy`` (never in the repository): up to 512 x 512 it is
@@ -16,10 +16,17 @@ is the child's own high-water mark (VmHWM at exit), its seconds the method time 
 command reports (loading and scoring, JIT compilation included, Python
 start-up and figures excluded) and the wall clock of the whole command.
 
+A method ``lrrnet-plus+finetune`` is ``--method lrrnet-plus --finetune`` (the
+per-scene trained path; the default ``lrrnet-plus`` is the shipped network).
+
 The machine's float32 matmul rate (GFLOP/s, best of 5 ``jnp.dot`` of 2048 x
-2048 matrices, jit-compiled) is measured once and recorded; for LR-Net-type
-methods a FLOP count is not reported here (the model is being rewritten; see
-BUILD_NOTES "Scaling").
+2048 matrices, jit-compiled) is measured once and recorded. For the shipped
+LRR-Net+, :func:`lrrnet_flop_rate` times one strip in process (the stages
+alone, and the stages plus the per-pixel features) and divides the matmul
+FLOPs it must do by the time: per pixel and stage ``6 B K + 4 K^2`` (three
+B x K products and two K x K ones); elementwise work, the median bisections
+and the box sums are not counted, so the ratio to the matmul rate is an upper
+bound on the distance to the hardware limit.
 
 Records already in ``OUT/scaling.json`` for other (size, method) pairs are
 kept, so sizes and methods can be run in several invocations.
@@ -100,14 +107,58 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+def lrrnet_flop_rate(cube: pathlib.Path, rows: int = 64, repeats: int = 3) -> dict:
+  """In-process FLOP rate of the shipped LRR-Net+ on one strip of ``cube`` (.npy).
+
+  Returns a record with the strip's pixels, the matmul FLOPs per pixel, the
+  best warm seconds of the stages (:func:`lrrjax.lrr.tiled.apply_frozen`) and
+  of the whole strip (stages and per-pixel features), and the GFLOP/s of each.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lrrjax.io import stream  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import tiled  # pylint: disable=import-outside-toplevel
+  arr = np.load(cube, mmap_mode="r")
+  h, w, b = arr.shape
+  strip = np.ascontiguousarray(arr[:rows], dtype=np.float32)
+  stats = stream.stream_stats(arr, 256, covariance=False,
+                              noise_rows=tiled.noise_rows(h, w))
+  state = tiled.fit(stats)
+  t, _, k = state.ops.d_bk.shape
+  ops = jax.tree.map(jnp.asarray, state.ops)
+  x_bn = jnp.asarray((strip.reshape(-1, b) - state.lo) / state.span).T * state.omega_b[:, None]
+  stages = jax.jit(tiled.apply_frozen)
+
+  def best(f):
+    jax.block_until_ready(f())
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      jax.block_until_ready(f())
+      times.append(time.perf_counter() - t0)
+    return min(times)
+
+  s_stages = best(lambda: stages(x_bn, ops))
+  s_strip = best(lambda: tiled.score(state, strip))
+  n = rows * w
+  flops_px = t * (6 * b * k + 4 * k * k)
+  return {"strip": f"{rows} x {w} x {b}", "pixels": n, "stages": int(t), "atoms": int(k),
+          "matmul_flops_per_pixel": flops_px,
+          "stages_seconds": s_stages, "strip_seconds": s_strip,
+          "stages_gflops": flops_px * n / s_stages / 1e9,
+          "strip_gflops": flops_px * n / s_strip / 1e9}
+
+
 def run_detect(cube: pathlib.Path, method: str, out: pathlib.Path,
                budget: str | None, timeout: float) -> dict:
   """One detect subprocess: seconds (reported and wall), peak RSS, exit status.
 
   Peak RSS is the child's VmHWM (see ``_CHILD``), in GiB.
   """
-  cmd = [sys.executable, "-c", _CHILD, "detect", str(cube), "--method", method,
-         "--out", str(out)] + (["--memory-budget", budget] if budget else [])
+  name, _, variant = method.partition("+")
+  cmd = [sys.executable, "-c", _CHILD, "detect", str(cube), "--method", name,
+         "--out", str(out)] + (["--memory-budget", budget] if budget else []) + (
+             [f"--{variant}"] if variant else [])
   hwm = pathlib.Path(f"{out}.hwm")
   if hwm.exists():
     hwm.unlink()
@@ -156,7 +207,7 @@ def _figure(records, path) -> None:
   fig.savefig(path, dpi=120)
 
 
-def _markdown(records, gflops) -> str:
+def _markdown(records, gflops, rate=None) -> str:
   lines = ["| size (H x W x B) | method | seconds | pixels/s | peak RSS (GiB) | wall (s) | path |",
            "|---|---|---:|---:|---:|---:|---|"]
   for r in records:
@@ -169,6 +220,13 @@ def _markdown(records, gflops) -> str:
                    f"{r['wall_s']:.1f} | exit {r['returncode']}: {r['stderr_tail']} |")
   lines += ["", f"float32 matmul rate of this machine: {gflops:.1f} GFLOP/s "
             "(2048 x 2048, best of 5)."]
+  if rate:
+    lines += ["", f"LRR-Net+ (shipped) on a strip of {rate['strip']}: "
+              f"{rate['matmul_flops_per_pixel'] / 1e6:.2f} MFLOP of matmuls per pixel "
+              f"({rate['stages']} stages, K = {rate['atoms']}); the stages run at "
+              f"{rate['stages_gflops']:.1f} GFLOP/s ({gflops / rate['stages_gflops']:.2f}x "
+              f"below the matmul rate), stages + features at {rate['strip_gflops']:.1f} "
+              f"GFLOP/s ({gflops / rate['strip_gflops']:.2f}x)."]
   return "\n".join(lines) + "\n"
 
 
@@ -184,6 +242,8 @@ def main(argv=None) -> int:
                  help="largest size to run a method at (slow methods)")
   p.add_argument("--memory-budget", default=None)
   p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+  p.add_argument("--flop-rate", action="store_true",
+                 help="also time the shipped LRR-Net+ in process (FLOP rate vs matmul)")
   args = p.parse_args(argv)
   sys.path.insert(0, str(REPO))
   from lrrjax import provenance  # pylint: disable=import-outside-toplevel
@@ -231,10 +291,18 @@ def main(argv=None) -> int:
                             {"records": records, "matmul_gflops_f32": gflops,
                              "provenance": provenance.record()})
   records.sort(key=lambda r: (r["method"], r["size"]))
+  rate = None
+  if args.flop_rate:
+    big = max((z for z in sizes if z <= 1024), default=sizes[0])
+    rate = lrrnet_flop_rate(data / f"cube_{big}_{args.bands}.npy")
+    rate["ratio_stages"] = gflops / rate["stages_gflops"]
+    rate["ratio_strip"] = gflops / rate["strip_gflops"]
+  elif old.exists():
+    rate = json.loads(old.read_text()).get("lrrnet_flop_rate")
   provenance.write_json(out / "scaling.json",
                         {"records": records, "matmul_gflops_f32": gflops,
-                         "provenance": provenance.record()})
-  (out / "scaling.md").write_text(_markdown(records, gflops), encoding="utf-8")
+                         "lrrnet_flop_rate": rate, "provenance": provenance.record()})
+  (out / "scaling.md").write_text(_markdown(records, gflops, rate), encoding="utf-8")
   _figure(records, out / "scaling.png")
   return 0
 

@@ -271,14 +271,19 @@ def _window_count(n: int, r: int) -> Array:
   return (jnp.minimum(i + r, n - 1) - jnp.maximum(i - r, 0) + 1).astype(jnp.float32)
 
 
+def _ring_count(h: int, w: int, inner: int, outer: int) -> Array:
+  """Pixels of each pixel's dual-window ring inside the image, (H, W), >= 1."""
+  cnt = (_window_count(h, outer)[:, None] * _window_count(w, outer)[None, :]
+         - _window_count(h, inner)[:, None] * _window_count(w, inner)[None, :])
+  return jnp.maximum(cnt, 1.0)
+
+
 def ring_mean(x_bhw: Array, inner: int, outer: int) -> Array:
   """Mean over the dual-window ring (outer square minus inner square) of each
   pixel, counting only pixels inside the image; (B, H, W)."""
   _, h, w = x_bhw.shape
   num = _box_sum(x_bhw, outer) - _box_sum(x_bhw, inner)
-  cnt = (_window_count(h, outer)[:, None] * _window_count(w, outer)[None, :]
-         - _window_count(h, inner)[:, None] * _window_count(w, inner)[None, :])
-  return num / jnp.maximum(cnt, 1.0)
+  return num / _ring_count(h, w, inner, outer)
 
 
 def grey_opening(f_hw: Array, r: int) -> Array:
@@ -309,13 +314,19 @@ def raw_features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Ar
   inv_b = band_weights(noise_b, 1.0)
   ew_bn = e_bn * inv_b[:, None]
 
-  def contrast(v_bn, inner, outer):
-    v_bhw = v_bn.reshape(b, h, w)
-    return norm((v_bhw - ring_mean(v_bhw, inner, outer)).reshape(b, -1))
+  # Box sums once per distinct half-width; the whitened ring mean is the ring
+  # mean scaled per band (a box sum commutes with a per-band factor).
+  e_bhw = e_bn.reshape(b, h, w)
+  boxes = {r: _box_sum(e_bhw, r) for r in sorted({r for ring in RINGS + WHITE_RINGS
+                                                  for r in ring})}
+
+  def ring(inner, outer):
+    return (boxes[outer] - boxes[inner]) / _ring_count(h, w, inner, outer)
 
   raw = [norm(s_bn), norm(e_bn), norm(ew_bn)]
-  raw += [contrast(e_bn, i, o) for i, o in RINGS]
-  raw += [contrast(ew_bn, i, o) for i, o in WHITE_RINGS]
+  raw += [norm((e_bhw - ring(i, o)).reshape(b, -1)) for i, o in RINGS]
+  raw += [norm((inv_b[:, None, None] * (e_bhw - ring(i, o))).reshape(b, -1))
+          for i, o in WHITE_RINGS]
   return jnp.stack(raw)
 
 

@@ -34,8 +34,19 @@ def soft_threshold(x: Array, tau: Array) -> Array:
 
 
 def safe_norm(x: Array, axis: int) -> Array:
-  """l2 norm along ``axis`` whose gradient is 0 (not NaN) at x = 0."""
-  sq = jnp.sum(x * x, axis=axis, keepdims=True)
+  """l2 norm along ``axis`` whose gradient is 0 (not NaN) at x = 0.
+
+  For the column norms of a 2-D array (``axis=0``) the sum of squares is a
+  float32 product with a row of ones: XLA:CPU reduces along the leading axis
+  of a (200, 134656) array ~3.5x slower than it multiplies (measured 0.27 s vs
+  0.08 s on this 2-core machine); ``Precision.HIGHEST`` keeps it float32 on
+  GPU/TPU, whose default matmul precision is lower.
+  """
+  if x.ndim == 2 and axis in (0, -2):
+    ones_1b = jnp.ones((1, x.shape[0]), x.dtype)
+    sq = jnp.matmul(ones_1b, x * x, precision=jax.lax.Precision.HIGHEST)
+  else:
+    sq = jnp.sum(x * x, axis=axis, keepdims=True)
   nonzero = sq > 0
   return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1.0)), 0.0)
 
