@@ -1,6 +1,8 @@
 """The generalised LRR-Net+ strip by strip (lrrjax.lrr.tiled)."""
 
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -136,3 +138,34 @@ def test_plan_uses_the_forms_memory_factors():
   assert strip + streaming.reserve_bytes(2048 * mib) <= 2048 * mib
   with pytest.raises(ConfigError, match="pretrained network only"):
     tiled.fit(stream.stream_stats(np.ones((4, 4, 3), np.float32), 4), finetune=True)
+
+
+DEVICES_SCRIPT = """
+import numpy as np, jax
+from lrrjax import synthetic
+from lrrjax.io import stream
+from lrrjax.lrr import general, tiled
+assert len(jax.devices()) == 2, jax.devices()
+sc = synthetic.make_scene(30, 28, 20, n_targets=4, seed=5)
+stats = stream.stream_stats(sc.cube, 8, covariance=False, noise_rows=tiled.noise_rows(30, 28))
+state = tiled.fit(stats)
+ops = jax.tree.map(jax.numpy.asarray, state.ops)
+x = jax.numpy.asarray(np.random.default_rng(0).random((20, 840), np.float32))
+one = jax.jit(lambda x: tiled.apply_frozen_blocked(x, ops, 128))(x)
+two = jax.jit(lambda x: tiled.apply_frozen_devices(x, ops, block=128))(x)
+for a, b in zip(one, two):
+  np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+lowered = jax.jit(lambda x: tiled.apply_frozen_devices(x, ops, block=128)).lower(x).as_text()
+assert "devices" in lowered or "sharding" in lowered
+print("devices-ok")
+"""
+
+
+def test_stages_split_over_local_devices_equal_one_device():
+  """A strip's pixels split over two (virtual CPU) devices give the same S and E."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+             JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT], env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "devices-ok" in proc.stdout

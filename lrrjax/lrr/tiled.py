@@ -252,11 +252,37 @@ def halo(state: TiledState) -> int:  # pylint: disable=unused-argument
   return max(o for _, o in general.RINGS + general.WHITE_RINGS)
 
 
+def apply_frozen_devices(x_bn: Array, ops: FrozenStage, devices=None,
+                         block: int = PIXEL_BLOCK) -> tuple[Array, Array]:
+  """:func:`apply_frozen_blocked` with the pixels split over local devices.
+
+  Traced inside ``jit``: the pixels are padded to ``D x m`` (``m`` a multiple
+  of ``block``), laid out as ``(D, B, m)`` with the leading axis sharded over a
+  one-axis :class:`jax.sharding.Mesh` of the ``D`` devices, and the blocked
+  stages are vmapped over it, so each device runs its own share (the stages
+  are per pixel: no communication). One device: :func:`apply_frozen_blocked`.
+  """
+  devices = list(jax.local_devices() if devices is None else devices)
+  if len(devices) == 1:
+    return apply_frozen_blocked(x_bn, ops, block)
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec  # pylint: disable=import-outside-toplevel
+  nd = len(devices)
+  b, n = x_bn.shape
+  per = -(-n // (nd * block)) * block
+  xp = jnp.pad(x_bn, ((0, 0), (0, nd * per - n)))
+  x_dbm = xp.reshape(b, nd, per).transpose(1, 0, 2)
+  mesh = Mesh(np.asarray(devices), ("devices",))
+  x_dbm = jax.lax.with_sharding_constraint(x_dbm, NamedSharding(mesh, PartitionSpec("devices")))
+  s_dbm, e_dbm = jax.vmap(lambda xd: apply_frozen_blocked(xd, ops, block))(x_dbm)
+  flat = lambda a: a.transpose(1, 0, 2).reshape(b, nd * per)[:, :n]  # noqa: E731
+  return flat(s_dbm), flat(e_dbm)
+
+
 @jax.jit
 def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops):
   h, w, b = tile_hwb.shape
   x_bn = ((tile_hwb.astype(jnp.float32) - lo) / span).reshape(h * w, b).T
-  s_bn, e_bn = apply_frozen_blocked(omega_b[:, None] * x_bn, ops)
+  s_bn, e_bn = apply_frozen_devices(omega_b[:, None] * x_bn, ops)
   return general.raw_features(s_bn, e_bn, noise_b, h, w).reshape(-1, h, w)
 
 
