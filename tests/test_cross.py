@@ -73,6 +73,26 @@ def test_parameter_file_errors_name_the_file(cubes, tmp_path):
     cross.load_pretrained(tmp_path / "missing.json")
 
 
+def test_joint_pool_keeps_every_implanted_pixel(cubes, monkeypatch):
+  """Each crop's positives are all its implanted pixels (blobs up to MAX_PIXELS
+  included), none cut off by the pool's fixed width."""
+  masks = []
+  real = implants.implant
+
+  def recording(*args, **kw):
+    out = real(*args, **kw)
+    masks.append(out[1])
+    return out
+
+  monkeypatch.setattr(implants, "implant", recording)
+  pool = cross.build_pool(cubes, tiny_config(**{"train.crop": 24, "train.crops_per_scene": 4}))
+  assert len(masks) == pool.pos_pm.shape[0] == 8
+  assert pool.pos_pm.shape[1] == implants.ImplantSpec().n_max * implants.MAX_PIXELS
+  for p, mask in enumerate(masks):
+    k = int(pool.posw_pm[p].sum())
+    np.testing.assert_array_equal(np.sort(pool.pos_pm[p, :k]), np.flatnonzero(mask.ravel()))
+
+
 def test_joint_training_resumes_to_the_same_result(cubes, tmp_path):
   cfg = tiny_config(**{"train.joint_steps": 2, "train.head_steps": 5})
   full = cross.train_general(cubes, cfg, workdir=tmp_path / "a")

@@ -101,7 +101,9 @@ def build_pool(cubes: Sequence[np.ndarray], cfg, progress=None) -> Pool:
   rng = np.random.default_rng([cfg.seed, 7919])
   donors_all = donor_pixels(cubes, rng)
   kw = context_kwargs(cfg)
-  max_pos = t.get("max_pos", implants.ImplantSpec().n_max * 9)
+  # every implanted pixel is a positive (blobs reach MAX_PIXELS; the head pool
+  # uses the same bound)
+  max_pos = t.get("max_pos", implants.ImplantSpec().n_max * implants.MAX_PIXELS)
   rows = {k: [] for k in Pool._fields}
   for si, cube in enumerate(cubes):
     h, w, _ = cube.shape
