@@ -9,7 +9,9 @@ twice per method in this process: the whole-scene path
 (``detectors.run_method`` on the loaded Scene, as ``lrrjax detect`` does when
 the cube fits the budget) and the tiled path (``streaming.detect_tiled`` with
 ``--tile-rows``). Reports the largest absolute and relative differences, the
-score quantiles of both, Spearman's rank correlation and the seconds of each.
+score quantiles of both, Spearman's rank correlation and the seconds of each;
+with ``--gt MAP.npy`` (an H x W mask of the big cube) also AUC(D,F) of both.
+Records of earlier runs into the same ``--out`` for other methods are kept.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ def main(argv=None) -> int:
   p.add_argument("--methods", default="grx")
   p.add_argument("--out", required=True)
   p.add_argument("--work", default="/tmp/lrrjax_scaling")
+  p.add_argument("--gt", default=None, help="ground-truth mask (.npy, H x W) for AUC(D,F)")
   args = p.parse_args(argv)
   sys.path.insert(0, str(REPO))
-  from lrrjax import detectors, io, provenance, streaming  # pylint: disable=import-outside-toplevel
+  from lrrjax import detectors, io, metrics, provenance, streaming  # pylint: disable=import-outside-toplevel
   from lrrjax.io import lazy  # pylint: disable=import-outside-toplevel
   work = pathlib.Path(args.work)
   work.mkdir(parents=True, exist_ok=True)
@@ -69,10 +72,21 @@ def main(argv=None) -> int:
            "whole_quantiles": np.quantile(whole, q).tolist(),
            "tiled_quantiles": np.quantile(tiled, q).tolist(),
            "whole_seconds": t_whole, "tiled_seconds": t_tiled}
+    if args.gt is not None:
+      gt = np.load(args.gt)[:args.crop, :args.crop].astype(bool)
+      rec["auc_df_whole"] = float(metrics.evaluate(whole, gt)["auc_df"])
+      rec["auc_df_tiled"] = float(metrics.evaluate(tiled, gt)["auc_df"])
     print(rec, file=sys.stderr)
     records.append(rec)
-  provenance.write_json(args.out, {"cube": str(args.cube), "records": records,
-                                   "provenance": provenance.record()})
+  out = pathlib.Path(args.out)
+  if out.exists():
+    import json  # pylint: disable=import-outside-toplevel
+    old = json.loads(out.read_text())
+    if old.get("cube") == str(args.cube):
+      records = [r for r in old.get("records", []) if r["method"] not in
+                 {r2["method"] for r2 in records}] + records
+  provenance.write_json(out, {"cube": str(args.cube), "records": records,
+                              "provenance": provenance.record()})
   return 0
 
 
