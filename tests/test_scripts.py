@@ -50,7 +50,9 @@ def test_convergence_script_untrained_equals_admm(data, tmp_path):
   untrained = curves["LRR-Net+ (untrained)"]["rel_error"]
   admm = curves["LRR ADMM (model-based)"]["rel_error"]
   assert len(untrained) == res["stages"] and len(admm) == 20
-  np.testing.assert_allclose(untrained, admm[:res["stages"]], rtol=1e-3)
+  # rel_error is ||X - D L - S|| / ||X||: below ~1e-4 the two float32 paths (one
+  # lax.scan vs jitted stages) round the column norms differently, hence atol
+  np.testing.assert_allclose(untrained, admm[:res["stages"]], rtol=1e-3, atol=1e-6)
   assert res["provenance"]["config"]["train"]["loss"] == "distill"
 
 
