@@ -35,17 +35,16 @@ def _free_port() -> int:
     return sock.getsockname()[1]
 
 
-def test_two_processes_split_the_scenes_and_summarise_once(tmp_path):
-  data = _scene_folder(tmp_path)
-  work = tmp_path / "work"
+def _run_two(tmp_path: pathlib.Path, work: pathlib.Path, *overrides: str) -> list:
+  """Runs experiments/main.py --distributed as processes 0 and 1; their (stdout, stderr)."""
   port = _free_port()
   # gloo: the CPU collectives of the join (already the default in recent JAX).
   env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
              PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
   env.pop("XLA_FLAGS", None)
   procs = [subprocess.Popen(
-      [sys.executable, str(MAIN), f"--config={CONFIG}", "--config.method=grx",
-       f"--config.scene={data}", "--config.save_figures=false", f"--workdir={work}",
+      [sys.executable, str(MAIN), f"--config={CONFIG}", *overrides,
+       "--config.save_figures=false", f"--workdir={work}",
        "--distributed", f"--coordinator=localhost:{port}", "--num_processes=2",
        f"--process_id={i}"],
       env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -59,6 +58,13 @@ def test_two_processes_split_the_scenes_and_summarise_once(tmp_path):
       proc.kill()
   for proc, (_, err) in zip(procs, outs):
     assert proc.returncode == 0, err[-3000:]
+  return outs
+
+
+def test_two_processes_split_the_scenes_and_summarise_once(tmp_path):
+  data = _scene_folder(tmp_path)
+  work = tmp_path / "work"
+  outs = _run_two(tmp_path, work, "--config.method=grx", f"--config.scene={data}")
   err0, err1 = outs[0][1], outs[1][1]
   assert "process 0/2: 2 of 3 scenes (a, c)" in err0
   assert "process 1/2: 1 of 3 scenes (b)" in err1
@@ -90,6 +96,29 @@ def test_two_processes_split_the_scenes_and_summarise_once(tmp_path):
   for name in NAMES:
     np.testing.assert_array_equal(np.load(work / name / "scores.npy"),
                                   np.load(tmp_path / "single" / name / "scores.npy"))
+
+
+def test_two_processes_train_their_scenes_with_own_checkpoints(tmp_path):
+  """LRR-Net+ per scene: each process trains and checkpoints its scenes alone
+  (lrrjax.lrr.local_checkpoint); every checkpoint restores in one process and
+  scores its scene as in scores.npy."""
+  from lrrjax import io  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import train  # pylint: disable=import-outside-toplevel
+  data = _scene_folder(tmp_path)
+  work = tmp_path / "work"
+  outs = _run_two(tmp_path, work, "--config.method=lrrnet-plus", f"--config.scene={data}",
+                  "--config.lrr.model.stages=2", "--config.lrr.train.steps=2",
+                  "--config.lrr.train.checkpoint_every=1")
+  assert "process 1/2: 1 of 3 scenes (b)" in outs[1][1]
+  assert "b: training lrrnet-plus" in outs[1][1] and "b: training" not in outs[0][1]
+  summary = json.loads((work / "summary.json").read_text())
+  assert [r["scene"] for r in summary["records"]] == list(NAMES)
+  for name in NAMES:
+    model, cfg = train.restore(work / name)
+    scene = io.load_scene(data / f"{name}.npz")
+    scores = train.detect(model, scene.x_bn(cfg.normalize)).reshape(16, 14)
+    np.testing.assert_allclose(scores, np.load(work / name / "scores.npy"),
+                               rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------ split plan --

@@ -144,8 +144,12 @@ def checkpoint_manager(workdir: pathlib.Path,
   root.mkdir(parents=True, exist_ok=True)  # orbax: no create=True with active_processes
   return ocp.CheckpointManager(
       root,
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=False,
-                                           multiprocessing_options=mp),
+      options=ocp.CheckpointManagerOptions(
+          max_to_keep=2, create=False, multiprocessing_options=mp,
+          # Async saves signal "directory created" through the jax.distributed
+          # key-value store under keys shared by all processes: two processes
+          # saving on their own would release each other's waits.
+          enable_async_checkpointing=False),
       item_handlers={"params": local_checkpoint.pytree_handler(mp),
                      "opt_state": local_checkpoint.pytree_handler(mp),
                      "meta": ocp.JsonCheckpointHandler(multiprocessing_options=mp)})
