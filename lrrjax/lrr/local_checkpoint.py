@@ -13,6 +13,7 @@ handler), so ``lrrjax.lrr.train.restore`` reads them in a single process.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional, Sequence
 
 import jax
@@ -28,6 +29,7 @@ def multiprocessing_options() -> ocp.options.MultiprocessingOptions:
       barrier_sync_key_prefix=f"lrrjax_process{me}")
 
 
+@functools.cache
 def _numpy_handler_class():
   """A NumpyHandler that writes on this process (orbax's writes on process 0 only).
 
