@@ -83,6 +83,7 @@ def test_two_processes_split_the_scenes_and_summarise_once(tmp_path):
     assert (work / name / "scores.npy").exists() and (work / name / "metrics.json").exists()
   prov = json.loads((work / "provenance.json").read_text())
   assert prov["processes"] == 2 and prov["split_scenes"] is True
+  assert prov["jax"]["process_index"] == 0 and prov["jax"]["process_count"] == 2
   assert json.loads((work / "config.json").read_text())["method"] == "grx"
 
   # The same AUCs as one process running every scene.
