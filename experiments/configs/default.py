@@ -16,6 +16,12 @@ Fields:
   lrr: lrrjax.lrr.config.get_config() (one configuration for all scenes).
   seed: experiment seed; lrr.seed is a reference to it (override --config.lrr.seed
     to set the LRR seed alone).
+  save_figures: write detection.png (and training_curve.png) per scene.
+  split_scenes: with several jax.distributed processes (--distributed) and a folder
+    of scenes, process p of P runs scenes p, p + P, ... and process 0 writes the
+    joined summary.json (default True). Ignored for one scene, and for a trained
+    method with lrr.train.data_parallel (every process then trains every scene
+    together over all devices). False: every process runs every scene.
 """
 
 import ml_collections

@@ -35,7 +35,7 @@ from flax import nnx
 
 from lrrjax import dictionary
 from lrrjax.errors import ConfigError
-from lrrjax.lrr import admm, network, prox, sharding, solver
+from lrrjax.lrr import admm, local_checkpoint, network, prox, sharding, solver
 from lrrjax.lrr.precision import highest
 
 Array = jax.Array
@@ -121,26 +121,69 @@ def plateaued(losses: list[float], window: int, tol: float) -> bool:
   return (before - recent) <= tol * abs(before)
 
 
-def checkpoint_manager(workdir: pathlib.Path) -> ocp.CheckpointManager:
-  """Orbax manager of ``workdir/checkpoints``: params, opt_state (standard), meta (JSON)."""
+def checkpoint_manager(workdir: pathlib.Path,
+                       process_local: bool = False) -> ocp.CheckpointManager:
+  """Orbax manager of ``workdir/checkpoints``: params, opt_state (standard), meta (JSON).
+
+  Args:
+    workdir: the training folder.
+    process_local: this process saves and restores alone although
+      ``jax.distributed`` runs several (they train different scenes; see
+      :mod:`lrrjax.lrr.local_checkpoint`). Save and restore with
+      :func:`save_checkpoint` / :func:`restore_latest` and the same flag.
+  """
+  root = workdir.resolve() / "checkpoints"
+  if not process_local:
+    return ocp.CheckpointManager(
+        root,
+        options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
+        item_handlers={"params": ocp.StandardCheckpointHandler(),
+                       "opt_state": ocp.StandardCheckpointHandler(),
+                       "meta": ocp.JsonCheckpointHandler()})
+  mp = local_checkpoint.multiprocessing_options()
+  root.mkdir(parents=True, exist_ok=True)  # orbax: no create=True with active_processes
   return ocp.CheckpointManager(
-      workdir.resolve() / "checkpoints",
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
-      item_handlers={"params": ocp.StandardCheckpointHandler(),
-                     "opt_state": ocp.StandardCheckpointHandler(),
-                     "meta": ocp.JsonCheckpointHandler()})
+      root,
+      options=ocp.CheckpointManagerOptions(
+          max_to_keep=2, create=False, multiprocessing_options=mp,
+          # Async saves signal "directory created" through the jax.distributed
+          # key-value store under keys shared by all processes: two processes
+          # saving on their own would release each other's waits.
+          enable_async_checkpointing=False),
+      item_handlers={"params": local_checkpoint.pytree_handler(mp),
+                     "opt_state": local_checkpoint.pytree_handler(mp),
+                     "meta": ocp.JsonCheckpointHandler(multiprocessing_options=mp)})
 
 
+def save_checkpoint(mngr: ocp.CheckpointManager, step: int, params, opt_state,
+                    meta: dict, process_local: bool = False) -> None:
+  """Saves ``params``, ``opt_state`` and ``meta`` as step ``step`` of ``mngr``."""
+  if process_local:
+    p_args = local_checkpoint.save_args(params)
+    o_args = local_checkpoint.save_args(opt_state)
+  else:
+    p_args, o_args = ocp.args.StandardSave(params), ocp.args.StandardSave(opt_state)
+  mngr.save(step, args=ocp.args.Composite(params=p_args, opt_state=o_args,
+                                          meta=ocp.args.JsonSave(meta)), force=True)
 
-def restore_latest(mngr: ocp.CheckpointManager, params, opt_state):
+
+def restore_latest(mngr: ocp.CheckpointManager, params, opt_state,
+                   process_local: bool = False):
   """``(step, params, opt_state, meta)`` of the latest checkpoint of ``mngr``
-  (``params``/``opt_state`` give the structure to restore into)."""
+  (``params``/``opt_state`` give the structure to restore into; with
+  ``process_local`` they come back on this process's default device)."""
   step = mngr.latest_step()
+  if process_local:
+    p_args = local_checkpoint.restore_args(params)
+    o_args = local_checkpoint.restore_args(opt_state)
+  else:
+    p_args, o_args = ocp.args.StandardRestore(params), ocp.args.StandardRestore(opt_state)
   restored = mngr.restore(step, args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(params),
-      opt_state=ocp.args.StandardRestore(opt_state),
-      meta=ocp.args.JsonRestore()))
-  return step, restored["params"], restored["opt_state"], restored["meta"]
+      params=p_args, opt_state=o_args, meta=ocp.args.JsonRestore()))
+  params, opt_state = restored["params"], restored["opt_state"]
+  if process_local:
+    params, opt_state = jax.device_put((params, opt_state))
+  return step, params, opt_state, restored["meta"]
 
 
 def _to_pure(state) -> dict:
@@ -199,9 +242,15 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     history["distill"] = []
   start = 0
 
-  mngr = checkpoint_manager(pathlib.Path(workdir)) if workdir is not None else None
+  # Without a mesh under jax.distributed the arrays are host-local (the
+  # processes train different scenes): orbax's collective save refuses them,
+  # so this process checkpoints alone.
+  local = mesh is None and jax.process_count() > 1
+  mngr = (checkpoint_manager(pathlib.Path(workdir), process_local=local)
+          if workdir is not None else None)
   if mngr is not None and mngr.latest_step() is not None:
-    step, params, opt_state, meta = restore_latest(mngr, params, opt_state)
+    step, params, opt_state, meta = restore_latest(mngr, params, opt_state,
+                                                   process_local=local)
     if mesh is not None:
       params, opt_state = jax.device_put((params, opt_state), sharding.replicated(mesh))
     history = meta["history"]
@@ -258,10 +307,7 @@ def train(x_bn, config: ml_collections.ConfigDict, workdir=None,
     meta = {"history": history, "config": config.to_dict(), "step": step,
             "d0_shape": list(d0_shape), "n_ref": model.n_ref,
             "rest": _to_pure(rest)}
-    mngr.save(step, args=ocp.args.Composite(
-        params=ocp.args.StandardSave(params),
-        opt_state=ocp.args.StandardSave(opt_state),
-        meta=ocp.args.JsonSave(meta)), force=True)
+    save_checkpoint(mngr, step, params, opt_state, meta, process_local=local)
 
   step = start
   if inspect is not None:
