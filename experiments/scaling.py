@@ -271,8 +271,9 @@ def main(argv=None) -> int:
   # Records of earlier runs into the same --out are kept, except those redone now.
   old = out / "scaling.json"
   todo = {(z, m) for z in sizes for m in methods}
-  records = ([r for r in json.loads(old.read_text())["records"]
-              if (r["size"], r["method"]) not in todo] if old.exists() else [])
+  old_json = json.loads(old.read_text()) if old.exists() else {}
+  records = [r for r in old_json.get("records", []) if (r["size"], r["method"]) not in todo]
+  old_rate = old_json.get("lrrnet_flop_rate")
   for size in sizes:
     cube = data / f"cube_{size}_{args.bands}.npy"
     if not cube.exists():
@@ -299,14 +300,14 @@ def main(argv=None) -> int:
             file=sys.stderr, flush=True)
       provenance.write_json(out / "scaling.json",
                             {"records": records, "matmul_gflops_f32": gflops,
-                             "provenance": provenance.record()})
+                             "lrrnet_flop_rate": old_rate, "provenance": provenance.record()})
   records.sort(key=lambda r: (r["method"], r["size"]))
   rate = None
   if args.flop_rate:
     big = max((z for z in sizes if z <= 1024), default=sizes[0])
     rate = lrrnet_flop_rate(data / f"cube_{big}_{args.bands}.npy")
-  elif old.exists():
-    rate = json.loads(old.read_text()).get("lrrnet_flop_rate")
+  else:
+    rate = old_rate
   provenance.write_json(out / "scaling.json",
                         {"records": records, "matmul_gflops_f32": gflops,
                          "lrrnet_flop_rate": rate, "provenance": provenance.record()})
