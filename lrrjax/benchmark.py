@@ -4,6 +4,9 @@ Layout of `out_dir`:
 
   cells/<scene>__<method>.json   one record per (scene, method), written as each finishes
   cells/<scene>__<method>.npy    its (H, W) float32 score map
+  cells/<scene>__<method>@seed<s>.{json,npy}
+                                 with ``seeds``: one cell per seed of a method that
+                                 takes a ``seed`` parameter (auto-ad, gt-had, ...)
   results.json                   {"records": [...], "provenance": {...}}
   results.md                     AUC(D,F) table (+ Mean and average-rank rows),
                                  AUC(F,tau) / AUC_ODP / AUC_SNPR table, seconds table
@@ -30,8 +33,19 @@ added by another run or copied from another machine; the figures are redrawn
 only when every score map (.npy) they need is present.
 Delete a cell's files to recompute it. A failing method raises (after the cells
 finished before it have been saved).
+
+Seeds: with ``seeds=[0, 1, 2]`` (CLI ``--seeds 0,1,2``) every method whose
+function takes a ``seed`` parameter runs once per seed (``seed`` added to its
+parameters, the record's ``seed`` key set, cell ``<scene>__<method>@seed<s>``);
+methods without one run once, in the same cells as a run without seeds, so
+cached seedless cells stay valid. The tables then show, for a seeded method,
+the mean over its seeds and ``± std`` (sample standard deviation, ddof 1) per
+scene; its Mean row is the mean over seeds of the per-seed mean over scenes, ±
+the std over seeds of that per-seed mean. Ranks use the per-scene means. The
+figures use the first seed's score maps.
 """
 
+import inspect
 import json
 import os
 import pathlib
@@ -49,9 +63,42 @@ ROC3D_KEYS = ("auc_df", "auc_ft", "auc_dt", "auc_td", "auc_bs", "auc_tdbs",
               "auc_odp", "auc_snpr")
 
 
-def cell_stem(scene: str, method: str) -> str:
-  """File stem of one cell: `<scene>__<method>`."""
-  return f"{scene}__{method}"
+def cell_stem(scene: str, method: str, seed: int | None = None) -> str:
+  """File stem of one cell: `<scene>__<method>`, or `<scene>__<method>@seed<s>`."""
+  return f"{scene}__{method}" + ("" if seed is None else f"@seed{int(seed)}")
+
+
+def takes_seed(method: str) -> bool:
+  """Whether registered `method`'s function has a ``seed`` keyword parameter."""
+  from lrrjax import detectors  # pylint: disable=import-outside-toplevel
+  fn = detectors.get_method(method).fn
+  return "seed" in list(inspect.signature(fn).parameters)[1:]
+
+
+def check_seeds(seeds) -> list[int] | None:
+  """`seeds` as a list of distinct ints (None stays None); ConfigError otherwise."""
+  if seeds is None:
+    return None
+  out = list(seeds)
+  if not out:
+    raise ConfigError("seeds: empty list")
+  for v in out:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+      raise ConfigError(f"seeds must be integers >= 0, got {v!r} in {out}")
+  if len(set(out)) != len(out):
+    raise ConfigError(f"duplicate seeds in {out}")
+  return [int(v) for v in out]
+
+
+def _variants(method: str, params: dict[str, Any], seeds: list[int] | None
+              ) -> list[tuple[int | None, dict[str, Any]]]:
+  """(seed, params) of each cell of `method`: one per seed for a seeded method."""
+  if seeds is None or not takes_seed(method):
+    return [(None, params)]
+  if "seed" in params:
+    raise ConfigError(f"method {method!r}: give either seeds or a 'seed' parameter, "
+                      "not both")
+  return [(s, {**params, "seed": s}) for s in seeds]
 
 
 def _say(progress: bool | Callable[[str], None], msg: str) -> None:
@@ -122,11 +169,11 @@ def _eta(done: int, total: int, t0: float) -> str:
 
 
 def _load_cell(cells: pathlib.Path, scene: str, method: str,
-               params: dict[str, Any]):
+               params: dict[str, Any], seed: int | None = None):
   """The finished cell (record, scores), or None when absent or computed with
   other parameters (then it is stale and recomputed)."""
-  js = cells / (cell_stem(scene, method) + ".json")
-  npy = cells / (cell_stem(scene, method) + ".npy")
+  js = cells / (cell_stem(scene, method, seed) + ".json")
+  npy = cells / (cell_stem(scene, method, seed) + ".npy")
   if not (js.exists() and npy.exists()):
     return None
   rec = provenance.read_json(js)
@@ -136,7 +183,7 @@ def _load_cell(cells: pathlib.Path, scene: str, method: str,
 
 
 def _save_cell(cells: pathlib.Path, rec: dict, scores: np.ndarray) -> None:
-  stem = cell_stem(rec["scene"], rec["method"])
+  stem = cell_stem(rec["scene"], rec["method"], rec.get("seed"))
   npy = cells / (stem + ".npy")
   tmp = cells / (stem + ".tmp.npy")
   np.save(tmp, scores.astype(np.float32))
@@ -150,7 +197,8 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
                   progress: bool | Callable[[str], None] = True,
                   figures: bool = True,
                   method_params: dict[str, dict[str, Any]] | None = None,
-                  distributed: bool = False) -> list[dict[str, Any]]:
+                  distributed: bool = False,
+                  seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
   """Runs every method on every scene of `data_dir` and writes the report.
 
   Args:
@@ -169,9 +217,12 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       once through a collective (``process_allgather`` of their JSON), and
       process 0 alone writes results.json / results.md and, from the cell
       files (a shared folder), the figures. Every process returns all records.
+    seeds: optional seeds; each method taking a ``seed`` parameter runs once
+      per seed (see the module docstring), the others once.
 
   Returns:
-    The records, scene-major in the order of `scenes` / list_scenes, then methods.
+    The records, scene-major in the order of `scenes` / list_scenes, then
+    methods, then seeds.
 
   Raises:
     ConfigError: unknown method or scene name, or no methods.
@@ -192,6 +243,8 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   if len(set(methods)) != len(methods):
     raise ConfigError(f"duplicate methods in {methods}")
   method_params = dict(method_params or {})
+  seeds = check_seeds(seeds)
+  variants = {m: _variants(m, method_params.get(m, {}), seeds) for m in methods}
   extra = [m for m in method_params if m not in methods]
   if extra:
     raise ConfigError(f"method_params for method(s) not run: {', '.join(extra)}")
@@ -219,7 +272,7 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   started = _cell_provenance()
   rank, world = _process_rank() if distributed else (0, 1)
   mine = names[rank::world]
-  total, done = len(mine) * len(methods), 0
+  total, done = len(mine) * sum(len(v) for v in variants.values()), 0
   t_start = time.perf_counter()
   if world > 1:
     _say(progress, f"process {rank}/{world}: {len(mine)} of {len(names)} scenes "
@@ -227,10 +280,9 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
   for name in mine:
     scene = io.load_scene(paths[name], name=name)
     loaded[name] = scene
-    for method in methods:
+    for method, seed, params in ((m, s, p) for m in methods for s, p in variants[m]):
       done += 1
-      params = method_params.get(method, {})
-      cached = _load_cell(cells, name, method, params)
+      cached = _load_cell(cells, name, method, params, seed)
       if (cached is not None and manifest is not None
           and cached[0].get("scene_sha256", suite_sha[name]) != suite_sha[name]):
         cached = None  # a remade suite scene under the same name
@@ -239,15 +291,19 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
         tag = "cached"
       else:
         rec, scores = run_cell(scene, method, params, cell_provenance=started)
+        if seed is not None:
+          rec["seed"] = seed
         if manifest is not None:
           rec["scene_sha256"] = suite_sha[name]
         _save_cell(cells, rec, scores)
         tag = "done"
       records.append(rec)
-      all_scores[(name, method)] = scores
+      if seed is None or seed == seeds[0]:
+        all_scores[(name, method)] = scores
       auc = rec.get("auc_df")
       auc_txt = f"AUC(D,F)={auc:.4f}" if auc is not None else "no gt"
-      _say(progress, f"[{done}/{total}] {name} {method}: {auc_txt} "
+      tag_m = method if seed is None else f"{method} seed={seed}"
+      _say(progress, f"[{done}/{total}] {name} {tag_m}: {auc_txt} "
                      f"{rec['seconds']:.2f}s ({tag}); {_eta(done, total, t_start)}")
 
   if world > 1:
@@ -258,7 +314,7 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
     for n in missing:
       loaded[n] = io.load_scene(paths[n], name=n)
       for m in methods:
-        npy = cells / (cell_stem(n, m) + ".npy")
+        npy = cells / (cell_stem(n, m, variants[m][0][0]) + ".npy")
         if npy.exists():
           all_scores[(n, m)] = np.load(npy)
     if figures and len(all_scores) < len(names) * len(methods):
@@ -278,7 +334,8 @@ def run_benchmark(data_dir: str | os.PathLike, methods: Sequence[str],
       stratified.save_figure(out / "stratified.png", strat, methods)
   provenance.write_json(out / "results.json",
                         {"records": records, "methods": methods, "scenes": names,
-                         "processes": world, **extra, "provenance": provenance.record()})
+                         "processes": world, "seeds": seeds, **extra,
+                         "provenance": provenance.record()})
   _write_tables(out, records, methods, names, md_extra)
   if figures:
     _figures(out, loaded, all_scores, methods, names)
@@ -296,7 +353,8 @@ def _write_tables(out: pathlib.Path, records, methods, names, md_extra: str = ""
 def render_report(data_dir: str | os.PathLike | None, methods: Sequence[str],
                   out_dir: str | os.PathLike, scenes: Iterable[str] | None = None,
                   progress: bool | Callable[[str], None] = True,
-                  figures: bool = True) -> list[dict[str, Any]]:
+                  figures: bool = True,
+                  seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
   """Rewrites the report of `out_dir` from its cell records alone; runs nothing.
 
   Reads `cells/<scene>__<method>.json` for every requested (scene, method) and
@@ -316,9 +374,11 @@ def render_report(data_dir: str | os.PathLike | None, methods: Sequence[str],
       or when it is None the scenes found in `cells/`, sorted).
     progress: print messages to stderr (or a callable taking each line).
     figures: try to redraw the figures.
+    seeds: read the per-seed cells ``<scene>__<method>@seed<s>`` of methods
+      taking a ``seed`` parameter (as written by ``run_benchmark(seeds=...)``).
 
   Returns:
-    The records found, scene-major then method.
+    The records found, scene-major then method (then seed).
 
   Raises:
     ConfigError: no methods, duplicates, or no cell record at all.
@@ -330,6 +390,8 @@ def render_report(data_dir: str | os.PathLike | None, methods: Sequence[str],
     raise ConfigError("no methods given")
   if len(set(methods)) != len(methods):
     raise ConfigError(f"duplicate methods in {methods}")
+  seeds = check_seeds(seeds)
+  cell_seeds = {m: [v[0] for v in _variants(m, {}, seeds)] for m in methods}
   out = pathlib.Path(out_dir)
   cells = out / "cells"
   if not cells.is_dir():
@@ -345,15 +407,17 @@ def render_report(data_dir: str | os.PathLike | None, methods: Sequence[str],
     names = list(paths)
   else:
     stems = [p.name[:-len(".json")] for p in cells.glob("*__*.json")]
-    names = sorted({st.rsplit("__", 1)[0] for st in stems if st.rsplit("__", 1)[1] in methods})
+    names = sorted({st.rsplit("__", 1)[0] for st in stems
+                    if st.rsplit("__", 1)[1].split("@seed", 1)[0] in methods})
   records, missing = [], []
   for name in names:
     for method in methods:
-      js = cells / (cell_stem(name, method) + ".json")
-      if js.exists():
-        records.append(provenance.read_json(js))
-      else:
-        missing.append(cell_stem(name, method))
+      for seed in cell_seeds[method]:
+        js = cells / (cell_stem(name, method, seed) + ".json")
+        if js.exists():
+          records.append(provenance.read_json(js))
+        else:
+          missing.append(cell_stem(name, method, seed))
   if not records:
     raise ConfigError(f"no cell records for methods {', '.join(methods)} in {cells}")
   if missing:
@@ -362,23 +426,25 @@ def render_report(data_dir: str | os.PathLike | None, methods: Sequence[str],
   names = [n for n in names if any(r["scene"] == n for r in records)]
   provenance.write_json(out / "results.json",
                         {"records": records, "methods": methods, "scenes": names,
-                         "rendered_from_cells": True,
+                         "seeds": seeds, "rendered_from_cells": True,
                          "provenance": provenance.record()})
   _write_tables(out, records, methods, names)
   _say(progress, f"wrote {out / 'results.md'} and {out / 'readme_table.md'} "
                  f"from {len(records)} cell records")
   if figures:
-    maps = [cells / (cell_stem(r["scene"], r["method"]) + ".npy") for r in records]
+    first = [r for r in records if r.get("seed") in (None, cell_seeds[r["method"]][0])]
+    maps = [cells / (cell_stem(r["scene"], r["method"], r.get("seed")) + ".npy")
+            for r in first]
     absent = [m.name for m in maps if not m.exists()]
     if missing or absent or not paths:
       why = ("no data folder for the ground truth" if not paths else
-             f"{len(absent) + len(missing)} of {len(names) * len(methods)} score maps missing"
+             f"{len(absent) + len(missing)} score maps missing"
              + (f" (e.g. {(absent or missing)[0]})" if absent or missing else ""))
       _say(progress, f"figures not redrawn: {why}; existing grid.png, roc/ and "
                      "boxplot.png are left as they were")
     else:
       loaded = {n: io.load_scene(paths[n], name=n) for n in names}
-      all_scores = {(r["scene"], r["method"]): np.load(m) for r, m in zip(records, maps)}
+      all_scores = {(r["scene"], r["method"]): np.load(m) for r, m in zip(first, maps)}
       _figures(out, loaded, all_scores, methods, names)
       _say(progress, f"figures redrawn in {out}")
   return records
@@ -405,7 +471,8 @@ def _join_records(records: list[dict], names: Sequence[str],
     joined += json.loads(row[:n].astype(np.uint8).tobytes().decode("utf-8"))
   order = {(s, m): i for i, (s, m) in enumerate(
       (s, m) for s in names for m in methods)}
-  return sorted(joined, key=lambda r: order[(r["scene"], r["method"])])
+  return sorted(joined, key=lambda r: (order[(r["scene"], r["method"])],
+                                       -1 if r.get("seed") is None else r["seed"]))
 
 
 def _figures(out, loaded, all_scores, methods, names) -> None:
@@ -427,14 +494,85 @@ def _figures(out, loaded, all_scores, methods, names) -> None:
 
 def auc_table(records: Sequence[dict], methods: Sequence[str],
               scenes: Sequence[str], key: str) -> np.ndarray:
-  """(n_scenes, n_methods) float64 array of `key`; NaN where absent."""
-  t = np.full((len(scenes), len(methods)), np.nan)
+  """(n_scenes, n_methods) float64 array of `key`; NaN where absent.
+
+  Several records of one (scene, method) (one per seed) give their mean.
+  """
+  total = np.zeros((len(scenes), len(methods)))
+  count = np.zeros((len(scenes), len(methods)))
   si = {s: i for i, s in enumerate(scenes)}
   mi = {m: j for j, m in enumerate(methods)}
   for r in records:
     if r["scene"] in si and r["method"] in mi and r.get(key) is not None:
-      t[si[r["scene"]], mi[r["method"]]] = float(r[key])
+      total[si[r["scene"]], mi[r["method"]]] += float(r[key])
+      count[si[r["scene"]], mi[r["method"]]] += 1
+  return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def seed_tables(records: Sequence[dict], method: str, scenes: Sequence[str],
+                key: str) -> dict[int, np.ndarray]:
+  """seed -> (n_scenes,) values of `key` for `method`'s seeded records (NaN where
+  absent); empty when the method has no seeded record."""
+  si = {s: i for i, s in enumerate(scenes)}
+  out: dict[int, np.ndarray] = {}
+  for r in records:
+    seed = r.get("seed")
+    if r["method"] != method or seed is None or r["scene"] not in si:
+      continue
+    t = out.setdefault(int(seed), np.full(len(scenes), np.nan))
+    if r.get(key) is not None:
+      t[si[r["scene"]]] = float(r[key])
+  return dict(sorted(out.items()))
+
+
+def seed_std_table(records: Sequence[dict], methods: Sequence[str],
+                   scenes: Sequence[str], key: str) -> np.ndarray:
+  """(n_scenes, n_methods) sample std (ddof 1) of `key` over each method's
+  seeds; NaN where fewer than two seeds have a value."""
+  t = np.full((len(scenes), len(methods)), np.nan)
+  for j, m in enumerate(methods):
+    per = seed_tables(records, m, scenes, key)
+    if len(per) < 2:
+      continue
+    stack = np.stack(list(per.values()))               # (n_seeds, n_scenes)
+    ok = ~np.isnan(stack)
+    for i in range(len(scenes)):
+      v = stack[ok[:, i], i]
+      if v.size >= 2:
+        t[i, j] = float(np.std(v, ddof=1))
   return t
+
+
+def _seeded_mean_row(records, methods, scenes, rows_mask, mean_row):
+  """Mean-row strings: ``mean ± std`` over seeds of the per-seed scene mean for
+  seeded methods (every seed with all rows), else the plain mean."""
+  out = []
+  rows = [s for s, keep in zip(scenes, rows_mask) if keep]
+  for j, m in enumerate(methods):
+    per = seed_tables(records, m, rows, "auc_df")
+    means = [float(np.mean(v)) for v in per.values() if not np.isnan(v).any()]
+    if len(means) >= 2 and len(means) == len(per):
+      out.append(f"{np.mean(means):.4f} ± {np.std(means, ddof=1):.4f}")
+    else:
+      out.append(_fmt(mean_row[j]))
+  return out
+
+
+def _fmt_pm(v: float, sd: float) -> str:
+  return _fmt(v) if np.isnan(sd) or np.isnan(v) else f"{v:.4f} ± {sd:.4f}"
+
+
+def _seed_note(records: Sequence[dict], methods: Sequence[str]) -> list[str]:
+  seeded = {m: sorted({int(r["seed"]) for r in records
+                       if r["method"] == m and r.get("seed") is not None})
+            for m in methods}
+  seeded = {m: v for m, v in seeded.items() if v}
+  if not seeded:
+    return []
+  txt = "; ".join(f"{m}: seeds {', '.join(map(str, v))}" for m, v in seeded.items())
+  return [f"Seeded methods ({txt}): mean over seeds ± sample std (ddof 1); "
+          "their Mean row is the mean ± std over seeds of the per-seed mean "
+          "over scenes; ranks and the other tables use the per-scene means.", ""]
 
 
 def average_ranks(table: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
@@ -479,14 +617,17 @@ def render_readme_table(records: Sequence[dict], methods: Sequence[str],
   of each scene in bold, then a bold `mean` row and an `average rank` row."""
   methods, scenes = list(methods), list(scenes)
   df = auc_table(records, methods, scenes, "auc_df")
+  sd = seed_std_table(records, methods, scenes, "auc_df")
   gt_rows = ~np.isnan(df).all(axis=1)
   rows = []
   for i, s in enumerate(scenes):
     if gt_rows[i]:
       best = np.max(df[i][~np.isnan(df[i])])
-      rows.append([s] + [(f"**{_fmt(v)}**" if v == best else _fmt(v)) for v in df[i]])
+      rows.append([s] + [(f"**{_fmt_pm(v, e)}**" if v == best else _fmt_pm(v, e))
+                         for v, e in zip(df[i], sd[i])])
   if gt_rows.any():
-    rows.append(["**mean**"] + [_fmt(v) for v in _col_mean(df[gt_rows])])
+    rows.append(["**mean**"] + _seeded_mean_row(records, methods, scenes, gt_rows,
+                                                _col_mean(df[gt_rows])))
     rows.append(["average rank"] + [_fmt(v, 2) for v in average_ranks(df[gt_rows])])
   return "\n".join(_md_table(["scene"] + methods, rows)) + "\n"
 
@@ -501,6 +642,7 @@ def render_markdown(records: Sequence[dict], methods: Sequence[str],
   """
   methods, scenes = list(methods), list(scenes)
   df = auc_table(records, methods, scenes, "auc_df")
+  sd = seed_std_table(records, methods, scenes, "auc_df")
   gt_rows = ~np.isnan(df).all(axis=1)
   lines = ["# Benchmark results", "",
            f"{len(scenes)} scenes x {len(methods)} methods. Scores are computed "
@@ -512,15 +654,16 @@ def render_markdown(records: Sequence[dict], methods: Sequence[str],
     if not gt_rows[i]:
       continue
     best = np.max(df[i][~np.isnan(df[i])])
-    rows.append([s] + [(f"**{_fmt(v)}**" if v == best else _fmt(v))
-                       for v in df[i]])
+    rows.append([s] + [(f"**{_fmt_pm(v, e)}**" if v == best else _fmt_pm(v, e))
+                       for v, e in zip(df[i], sd[i])])
   if gt_rows.any():
     mean = _col_mean(df[gt_rows])
-    rows.append(["Mean"] + [_fmt(v) for v in mean])
+    rows.append(["Mean"] + _seeded_mean_row(records, methods, scenes, gt_rows, mean))
     rows.append(["Average rank"] + [_fmt(v, 2) for v in average_ranks(df[gt_rows])])
   lines += _md_table(["scene"] + methods, rows)
   lines += ["", "Average rank: rank of each method within a scene by AUC(D,F) "
             "(1 = best, ties averaged), averaged over scenes.", ""]
+  lines += _seed_note(records, methods)
 
   ft = auc_table(records, methods, scenes, "auc_ft")
   odp = auc_table(records, methods, scenes, "auc_odp")

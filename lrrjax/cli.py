@@ -8,6 +8,7 @@
                      [--export FILE]
                      [--allow-suite-data]
   lrrjax benchmark DATA_DIR --out DIR [--methods m1,m2,...] [--limit-scenes a,b] [--report-only]
+                   [--seeds 0,1,2]
   lrrjax export --out FILE [--checkpoint DIR] [--platforms cpu,cuda,tpu]
   lrrjax export --check FILE
   lrrjax suite make OUT [--data DIR] [--seed S] [--size small|full] [--scenes a,b]
@@ -594,10 +595,22 @@ def _split(text: str | None) -> list[str] | None:
   return items
 
 
+def _seed_list(text: str | None) -> list[int] | None:
+  """``--seeds 0,1,2`` as ints (None when absent); ConfigError naming the flag."""
+  items = _split(text)
+  if items is None:
+    return None
+  try:
+    return [int(t) for t in items]
+  except ValueError:
+    raise ConfigError(f"--seeds must be comma-separated integers, got {text!r}") from None
+
+
 def _cmd_benchmark(args) -> int:
   from lrrjax import benchmark  # pylint: disable=import-outside-toplevel
   methods = _split(args.methods) or list(DEFAULT_BENCHMARK_METHODS)
   progress = _progress_fn(args) or False
+  seeds = _seed_list(args.seeds)
   if args.distributed:
     import jax  # pylint: disable=import-outside-toplevel
     jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
@@ -605,11 +618,12 @@ def _cmd_benchmark(args) -> int:
     # Messages about missing cells / figures are always shown.
     records = benchmark.render_report(args.data_dir, methods, args.out,
                                       scenes=_split(args.limit_scenes),
-                                      progress=progress or True)
+                                      progress=progress or True, seeds=seeds)
   else:
     records = benchmark.run_benchmark(args.data_dir, methods, args.out,
                                       scenes=_split(args.limit_scenes),
-                                      progress=progress, distributed=args.distributed)
+                                      progress=progress, distributed=args.distributed,
+                                      seeds=seeds)
   if args.distributed:
     import jax  # pylint: disable=import-outside-toplevel
     if jax.process_index() != 0:
@@ -782,6 +796,10 @@ def build_parser() -> argparse.ArgumentParser:
   q.add_argument("--report-only", dest="report_only", action="store_true",
                  help="run nothing: rewrite results.json, results.md and readme_table.md "
                       "from the cell records in --out (figures only if every score map is there)")
+  q.add_argument("--seeds", default=None,
+                 help="comma-separated seeds: methods taking a `seed` parameter "
+                      "(auto-ad, gt-had, ...) run once per seed, cells "
+                      "<scene>__<method>@seed<s>; tables show mean ± std")
   q.add_argument("--distributed", action="store_true",
                  help="split the scenes over jax.distributed processes (results "
                       "joined once, written by process 0)")

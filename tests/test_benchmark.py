@@ -240,3 +240,66 @@ def test_report_only_rerenders_from_cell_records(bench, scenes_dir, tmp_path, mo
                    "--report-only"]) == 0
   with pytest.raises(FileNotFoundError):
     benchmark.render_report(scenes_dir, METHODS, tmp_path / "none")
+
+
+def _toy_seeded(scene, seed: int = 0):
+  """GRX plus seed-dependent noise: a cheap stand-in for a stochastic method."""
+  from lrrjax.detectors import rx
+  s = np.asarray(rx.global_rx(scene.cube), np.float64)
+  rng = np.random.default_rng(seed)
+  return (s + 0.5 * s.std() * rng.standard_normal(s.shape)).astype(np.float32)
+
+
+def test_seeds_run_seeded_methods_once_per_seed(scenes_dir, tmp_path, monkeypatch):
+  from lrrjax import cli
+  detectors.available_methods()
+  monkeypatch.setitem(detectors._METHODS, "toy-seeded", detectors.MethodSpec(
+      "toy-seeded", _toy_seeded, "test-only seeded method"))
+  out = tmp_path / "seeded"
+  # A seedless run first: its grx cells must be reused by the seeded run.
+  benchmark.run_benchmark(scenes_dir, ["grx"], out, progress=False, figures=False)
+  lines = []
+  recs = benchmark.run_benchmark(scenes_dir, ["grx", "toy-seeded"], out, seeds=[0, 1, 2],
+                                 progress=lines.append, figures=False)
+  assert [(r["scene"], r["method"], r.get("seed")) for r in recs] == [
+      (s, m, seed) for s in ("alpha", "beta")
+      for m, seed in (("grx", None), ("toy-seeded", 0), ("toy-seeded", 1), ("toy-seeded", 2))]
+  assert sum("(cached)" in l for l in lines) == 2          # the two grx cells
+  names = sorted(p.name for p in (out / "cells").glob("*.json"))
+  assert names == sorted([f"{s}__grx.json" for s in ("alpha", "beta")] + [
+      f"{s}__toy-seeded@seed{k}.json" for s in ("alpha", "beta") for k in range(3)])
+  for r in recs:
+    if r["method"] == "toy-seeded":
+      assert r["params"] == {"seed": r["seed"]}
+  aucs = {s: [r["auc_df"] for r in recs if r["scene"] == s and r["method"] == "toy-seeded"]
+          for s in ("alpha", "beta")}
+  assert len(set(aucs["alpha"])) == 3                      # the seeds differ
+  md = (out / "results.md").read_text()
+  header, body = _table_rows(md, "## AUC(D,F)")
+  assert header == ["scene", "grx", "toy-seeded"]
+  rows = {r[0]: r[1:] for r in body}
+  for s in ("alpha", "beta"):
+    assert "±" not in rows[s][0]
+    mean, sd = (float(v) for v in rows[s][1].split("±"))
+    assert mean == pytest.approx(np.mean(aucs[s]), abs=6e-5)
+    assert sd == pytest.approx(np.std(aucs[s], ddof=1), abs=6e-5)
+  per_seed = [np.mean([aucs[s][k] for s in aucs]) for k in range(3)]
+  mean, sd = (float(v) for v in rows["Mean"][1].split("±"))
+  assert mean == pytest.approx(np.mean(per_seed), abs=6e-5)
+  assert sd == pytest.approx(np.std(per_seed, ddof=1), abs=6e-5)
+  assert "Seeded methods (toy-seeded: seeds 0, 1, 2)" in md
+  assert "±" in (out / "readme_table.md").read_text()
+  # Report-only with the same seeds reproduces the tables; the CLI takes --seeds.
+  benchmark.render_report(scenes_dir, ["grx", "toy-seeded"], out, seeds=[0, 1, 2],
+                          progress=False, figures=False)
+  assert (out / "results.md").read_text().split("## Seconds")[0] == md.split("## Seconds")[0]
+  assert cli.main(["benchmark", str(scenes_dir), "--out", str(out), "--methods",
+                   "grx,toy-seeded", "--seeds", "0,1,2", "--report-only"]) == 0
+  assert cli.main(["benchmark", str(scenes_dir), "--out", str(out), "--seeds", "a"]) == 2
+  with pytest.raises(ConfigError, match="duplicate seeds"):
+    benchmark.run_benchmark(scenes_dir, ["grx"], out, seeds=[1, 1], progress=False)
+  with pytest.raises(ConfigError, match="either seeds or a 'seed'"):
+    benchmark.run_benchmark(scenes_dir, ["toy-seeded"], out, seeds=[0], progress=False,
+                            method_params={"toy-seeded": {"seed": 3}})
+  assert benchmark.takes_seed("gt-had") and benchmark.takes_seed("auto-ad")
+  assert not benchmark.takes_seed("grx")

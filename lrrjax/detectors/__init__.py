@@ -65,7 +65,7 @@ import numpy as np
 
 from lrrjax.errors import ConfigError
 
-_LAZY_MODULES = ("lrrjax.lrr.methods", "lrrjax.autoad")
+_LAZY_MODULES = ("lrrjax.lrr.methods", "lrrjax.autoad", "lrrjax.gthad")
 
 
 class TiledForm(NamedTuple):
