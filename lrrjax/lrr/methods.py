@@ -50,16 +50,17 @@ def load_general(path=None):
 
 
 def lrrnet_plus(scene, finetune: bool = False, pretrained=None, workdir=None,
-                progress=None, **overrides):
+                progress=None, seed: int | None = None, **overrides):
   """LRR-Net+ (default method).
 
   By default the generalised network with the parameters shipped in the package
   (or the file ``pretrained``) scores the scene: no per-scene training.
   ``finetune=True`` trains the per-scene network on the scene instead
-  (unsupervised; LRR config keys as overrides).
+  (unsupervised; LRR config keys as overrides). ``seed``: the k-means seed of
+  the dictionary initialisation (default: the config's, 0), or the per-scene
+  training seed with ``finetune``.
   """
   if not finetune:
-    seed = overrides.pop("seed", None)
     if overrides or workdir is not None:
       from lrrjax.errors import ConfigError  # pylint: disable=import-outside-toplevel
       raise ConfigError(
@@ -72,6 +73,8 @@ def lrrnet_plus(scene, finetune: bool = False, pretrained=None, workdir=None,
       cfg = cfg.copy_and_resolve_references()
       cfg.seed = int(seed)
     return cross.score_cube(model, cfg, scene.cube)
+  if seed is not None:
+    overrides["seed"] = seed
   return lrrnet_plus_finetune(scene, workdir=workdir, progress=progress, **overrides)
 
 
