@@ -2,13 +2,11 @@
 the scenes and join their records once (like tests/test_sharding.py)."""
 
 import json
-import os
-import socket
-import subprocess
 import sys
 
 import numpy as np
 
+import localhost_procs  # tests/ is on sys.path (rootdir conftest)
 from lrrjax import benchmark, synthetic
 
 SCRIPT = """
@@ -31,24 +29,14 @@ def test_two_processes_split_the_scenes_and_join_once(tmp_path):
   for i, name in enumerate(["a", "b", "c"]):
     s = synthetic.make_scene(16, 14, 12, n_targets=3, seed=10 + i)
     np.savez(data / f"{name}.npz", data=s.cube, map=s.gt.astype(np.uint8))
-  with socket.socket() as sock:
-    sock.bind(("localhost", 0))
-    port = sock.getsockname()[1]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  port = localhost_procs.free_port()
   out = tmp_path / "out"
-  procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, f"localhost:{port}", str(i),
-                             str(data), str(out)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) for i in range(2)]
-  outs = []
-  try:
-    for proc in procs:
-      outs.append(proc.communicate(timeout=300))
-  finally:
-    for proc in procs:
-      proc.kill()
-  for proc, (_, err) in zip(procs, outs):
-    assert proc.returncode == 0, err[-3000:]
+  runs = localhost_procs.run_together(
+      [[sys.executable, "-c", SCRIPT, f"localhost:{port}", str(i), str(data), str(out)]
+       for i in range(2)], localhost_procs.cpu_env(), timeout=300)
+  for rc, _, err in runs:
+    assert rc == 0, err[-3000:]
+  outs = [(o, e) for _, o, e in runs]
   assert "process 0/2: 2 of 3 scenes (a, c)" in outs[0][1]
   assert "process 1/2: 1 of 3 scenes (b)" in outs[1][1]
   assert "benchmark: 3 scenes" in outs[0][0] and "benchmark:" not in outs[1][0]

@@ -5,13 +5,12 @@ tests/test_benchmark_distributed.py)."""
 import json
 import os
 import pathlib
-import socket
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import localhost_procs  # tests/ is on sys.path (rootdir conftest)
 from lrrjax import experiment, synthetic
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -29,36 +28,21 @@ def _scene_folder(root: pathlib.Path) -> pathlib.Path:
   return data
 
 
-def _free_port() -> int:
-  with socket.socket() as sock:
-    sock.bind(("localhost", 0))
-    return sock.getsockname()[1]
-
-
 def _run_two(tmp_path: pathlib.Path, work: pathlib.Path, *overrides: str) -> list:
   """Runs experiments/main.py --distributed as processes 0 and 1; their (stdout, stderr)."""
-  port = _free_port()
+  port = localhost_procs.free_port()
   # gloo: the CPU collectives of the join (already the default in recent JAX).
-  env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
-             PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-  env.pop("XLA_FLAGS", None)
-  procs = [subprocess.Popen(
-      [sys.executable, str(MAIN), f"--config={CONFIG}", *overrides,
-       "--config.save_figures=false", f"--workdir={work}",
-       "--distributed", f"--coordinator=localhost:{port}", "--num_processes=2",
-       f"--process_id={i}"],
-      env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
-  outs = []
-  try:
-    for proc in procs:
-      outs.append(proc.communicate(timeout=240))
-  finally:
-    for proc in procs:
-      proc.kill()
-  for proc, (_, err) in zip(procs, outs):
-    assert proc.returncode == 0, err[-3000:]
-  return outs
+  env = localhost_procs.cpu_env(
+      JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+      PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+  runs = localhost_procs.run_together(
+      [[sys.executable, str(MAIN), f"--config={CONFIG}", *overrides,
+        "--config.save_figures=false", f"--workdir={work}",
+        "--distributed", f"--coordinator=localhost:{port}", "--num_processes=2",
+        f"--process_id={i}"] for i in range(2)], env, timeout=240, cwd=tmp_path)
+  for rc, _, err in runs:
+    assert rc == 0, err[-3000:]
+  return [(out, err) for _, out, err in runs]
 
 
 def test_two_processes_split_the_scenes_and_summarise_once(tmp_path):

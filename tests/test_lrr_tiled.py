@@ -1,19 +1,16 @@
 """The generalised LRR-Net+ strip by strip (lrrjax.lrr.tiled)."""
 
 import os
-import subprocess
-import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.io
 
 from lrrjax import cli, detectors, io, streaming, synthetic
 from lrrjax.errors import ConfigError
 from lrrjax.io import lazy, stream
 from lrrjax.lrr import admm, general, methods, tiled
+from test_sharding import _run_on_two_virtual_devices  # tests/ is on sys.path
 
 
 def _crop(data_dir, name="abu-urban-1", h=36, w=40):
@@ -163,9 +160,4 @@ print("devices-ok")
 
 def test_stages_split_over_local_devices_equal_one_device():
   """A strip's pixels split over two (virtual CPU) devices give the same S and E."""
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-             JAX_PLATFORMS="cpu")
-  proc = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT], env=env,
-                        capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "devices-ok" in proc.stdout
+  _run_on_two_virtual_devices(DEVICES_SCRIPT, "devices-ok")

@@ -6,12 +6,13 @@ processes joined by ``jax.distributed`` over localhost (CPU collectives: gloo).
 """
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+
+import localhost_procs  # tests/ is on sys.path (rootdir conftest)
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, jax
@@ -118,24 +119,12 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
 
 def test_two_processes_train_and_detect_over_jax_distributed(tmp_path):
   """Data-parallel training over two processes; its checkpoint restores in one."""
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    port = s.getsockname()[1]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
-  procs = [subprocess.Popen([sys.executable, "-c", DISTRIBUTED_SCRIPT, f"localhost:{port}", str(i),
-                             str(tmp_path)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
-  outs = []
-  try:
-    for proc in procs:
-      outs.append(proc.communicate(timeout=300))
-  finally:
-    for proc in procs:
-      proc.kill()
-  for i, (proc, (out, err)) in enumerate(zip(procs, outs)):
-    assert proc.returncode == 0, err[-3000:]
+  port = localhost_procs.free_port()
+  runs = localhost_procs.run_together(
+      [[sys.executable, "-c", DISTRIBUTED_SCRIPT, f"localhost:{port}", str(i), str(tmp_path)]
+       for i in range(2)], localhost_procs.cpu_env(), timeout=300)
+  for i, (rc, out, err) in enumerate(runs):
+    assert rc == 0, err[-3000:]
     assert f"distributed-ok {i}" in out
   from lrrjax import synthetic  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import train  # pylint: disable=import-outside-toplevel
