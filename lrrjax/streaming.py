@@ -34,9 +34,7 @@ from lrrjax.io.lazy import LazyCube, fmt_gib
 
 MiB = 1 << 20
 DEFAULT_BUDGET_MIB = 2048
-# The whole-scene path is used when WHOLE_FACTOR float32 copies of the cube
-# fit the budget (the methods keep a few B x N arrays).
-WHOLE_FACTOR = 4
+WHOLE_FACTOR = stream.WHOLE_FACTOR
 
 
 # The Python/JAX runtime, compiled programs, statistics and scores outside the
@@ -63,9 +61,9 @@ def plan(shape_hwb, method: str, tiled, budget_bytes: int,
   """Chooses the whole-scene or the tiled path for a cube of ``shape_hwb``.
 
   ``tiled`` is the method's :class:`lrrjax.detectors.TiledForm` (None: no
-  tiled form; True: one with the default factors). Its ``strip_overhead``
-  (default ``STRIP_OVERHEAD``) and ``whole_factor`` (default ``WHOLE_FACTOR``)
-  are the float32 copies a strip and the whole-scene path need.
+  tiled form). Its ``strip_overhead`` and ``whole_factor`` are the float32
+  copies a strip and the whole-scene path need (for None, the module defaults
+  ``stream.STRIP_OVERHEAD`` and ``WHOLE_FACTOR``).
   ``resident_bytes``: memory already held for the scene (a cube loaded whole
   because its format cannot stream), taken from the strips' share.
 
@@ -83,9 +81,9 @@ def plan(shape_hwb, method: str, tiled, budget_bytes: int,
       method that cannot stream (the message names the scene and sizes).
   """
   h, w, b = (int(s) for s in shape_hwb)
-  has_tiled = tiled is not None and tiled is not False
-  overhead = getattr(tiled, "strip_overhead", stream.STRIP_OVERHEAD)
-  factor = getattr(tiled, "whole_factor", WHOLE_FACTOR)
+  has_tiled = tiled is not None
+  overhead = tiled.strip_overhead if has_tiled else stream.STRIP_OVERHEAD
+  factor = tiled.whole_factor if has_tiled else WHOLE_FACTOR
   if budget_bytes <= 0:
     raise ConfigError(f"memory budget must be positive, got {budget_bytes} bytes")
   cube_bytes = h * w * b * 4

@@ -64,6 +64,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from lrrjax.errors import ConfigError
+from lrrjax.io import stream
 
 _LAZY_MODULES = ("lrrjax.lrr.methods", "lrrjax.autoad", "lrrjax.gthad")
 
@@ -76,8 +77,8 @@ class TiledForm(NamedTuple):
   needs_covariance: bool = True
   noise_rows: int | Callable[[int, int], int] = 0
   finish: Callable[[Any, Any, int], np.ndarray] | None = None
-  whole_factor: int = 4
-  strip_overhead: int = 4
+  whole_factor: int = stream.WHOLE_FACTOR
+  strip_overhead: int = stream.STRIP_OVERHEAD
 
 
 class MethodSpec(NamedTuple):

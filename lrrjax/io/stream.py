@@ -29,6 +29,9 @@ DEFAULT_PREVIEW = 1 << 16  # pixels of the figure preview (256 x 256)
 # Working memory of a strip, in multiples of its float32 size: the strip, its
 # float64 sub-blocks and the scorer's temporaries. Used to size strips.
 STRIP_OVERHEAD = 4
+# The whole-scene path is used when WHOLE_FACTOR float32 copies of the cube
+# fit the budget (the methods keep a few B x N arrays); default of a tiled form.
+WHOLE_FACTOR = 4
 
 
 class CubeStats(NamedTuple):

@@ -111,11 +111,18 @@ def _band_noise(x_bn: Array, h, w, max_rows: int = 256) -> Array:
   else:
     sub = x_bhw[:, even_sample(h, _min_dim(h, max_rows)), :]
     d = sub[:, :, 1:] - sub[:, :, :-1]
-  d = d.reshape(b, d.shape[1] * d.shape[2])
-  med = prox.bisect_median(d, axis=1)[:, None]
-  sigma = 1.4826 * prox.bisect_median(jnp.abs(d - med), axis=1) / jnp.sqrt(2.0)
+  sigma = noise_from_diffs(d.reshape(b, d.shape[1] * d.shape[2]))
   var = jnp.var(x_bn, axis=1)
   return jnp.where(var > 0, sigma, 0.0)
+
+
+def noise_from_diffs(d_bd: Array) -> Array:
+  """``1.4826 MAD(d) / sqrt(2)`` per band of neighbour differences ``d`` (B, D), (B,).
+
+  Medians by :func:`lrrjax.lrr.prox.bisect_median` (no sort).
+  """
+  med = prox.bisect_median(d_bd, axis=1)[:, None]
+  return 1.4826 * prox.bisect_median(jnp.abs(d_bd - med), axis=1) / jnp.sqrt(2.0)
 
 
 @functools.partial(jax.jit, static_argnames=("h", "w", "max_rows"))
@@ -330,11 +337,17 @@ def raw_features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Ar
   return jnp.stack(raw)
 
 
+def scene_median(v: Array, axis: int = -1) -> Array:
+  """Median along ``axis`` (:func:`lrrjax.lrr.prox.bisect_median`) floored at
+  the dtype's ``tiny``, without gradient: the scale of a feature."""
+  tiny = jnp.finfo(v.dtype).tiny
+  return jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(v, axis=axis), tiny))
+
+
 def raw_medians(raw_fn: Array) -> Array:
-  """Scene medians of the raw norms but the first, (N_RAW - 1,), floored at
-  float32 ``tiny``; :func:`lrrjax.lrr.prox.bisect_median`, no gradient."""
-  tiny = jnp.finfo(raw_fn.dtype).tiny
-  return jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(raw_fn[1:], axis=1), tiny))
+  """Scene medians of the raw norms but the first, (N_RAW - 1,)
+  (:func:`scene_median`)."""
+  return scene_median(raw_fn[1:], axis=1)
 
 
 def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:

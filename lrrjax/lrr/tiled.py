@@ -197,9 +197,7 @@ class TiledState(NamedTuple):
 def _noise_from_diffs(hdiff_db: np.ndarray, span: float, live_b: np.ndarray) -> Array:
   """:func:`lrrjax.lrr.general.band_noise` from raw horizontal differences (D, B)."""
   d_bd = jnp.asarray(hdiff_db.T, jnp.float32) / jnp.float32(span)
-  med = prox.bisect_median(d_bd, axis=1)[:, None]
-  sigma = 1.4826 * prox.bisect_median(jnp.abs(d_bd - med), axis=1) / jnp.sqrt(2.0)
-  return jnp.where(jnp.asarray(live_b), sigma, 0.0)
+  return jnp.where(jnp.asarray(live_b), general.noise_from_diffs(d_bd), 0.0)
 
 
 @jax.jit
@@ -285,7 +283,7 @@ def apply_frozen_devices(x_bn: Array, ops: FrozenStage, devices=None,
 @jax.jit
 def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops):
   h, w, b = tile_hwb.shape
-  x_bn = ((tile_hwb.astype(jnp.float32) - lo) / span).reshape(h * w, b).T
+  x_bn = _normalize(tile_hwb.reshape(h * w, b), lo, span)
   s_bn, e_bn = apply_frozen_devices(omega_b[:, None] * x_bn, ops)
   return general.raw_features(s_bn, e_bn, noise_b, h, w).reshape(-1, h, w)
 
@@ -307,10 +305,8 @@ def _strip_head(raw_fhw, med_f, a_f):
 def medians(raw_fhw) -> np.ndarray:
   """:func:`lrrjax.lrr.general.raw_medians` of the (memory-mapped) raw maps, one
   map in memory at a time."""
-  f = raw_fhw.shape[0]
-  tiny = np.finfo(np.float32).tiny
-  out = [float(prox.bisect_median(jnp.asarray(raw_fhw[i]).reshape(-1))) for i in range(1, f)]
-  return np.maximum(np.asarray(out, np.float32), tiny)
+  return np.asarray([general.scene_median(jnp.asarray(raw_fhw[i]).reshape(-1))
+                     for i in range(1, raw_fhw.shape[0])], np.float32)
 
 
 def finish(state: TiledState, raw_fhw, tile_rows: int) -> Any:
