@@ -42,7 +42,7 @@ from lrrjax.errors import ConfigError, LrrjaxError, SceneError
 
 DEFAULT_METHOD = "lrrnet-plus"
 DEFAULT_BENCHMARK_METHODS = ("grx", "lrx", "crd", "aed", "lrasr", "lrr-admm", "lrrnet", "lrrnet-plus",
-                             "auto-ad")
+                             "auto-ad", "gt-had")
 TRAINED_METHODS = ("lrrnet-plus",)
 
 
