@@ -249,9 +249,8 @@ def _lrasr(scene, lam: float = 0.1, beta: float = 0.1, n_clusters: int = 15,
 
 register(MethodSpec("grx", _grx, "Global RX: squared Mahalanobis distance to the scene mean",
                     TiledForm(tiled.grx_fit, tiled.grx_score)))
-# lrx has no tiled form: its default projects the whole scene on 20 principal
-# components, which a strip-by-strip pass would compute per strip.
-register(MethodSpec("lrx", _lrx, "Local RX on 20 whitened principal components, dual window (9, 19)"))
+register(MethodSpec("lrx", _lrx, "Local RX on 20 whitened principal components, dual window (9, 19)",
+                    TiledForm(tiled.lrx_fit, tiled.lrx_score, tiled.window_halo)))
 register(MethodSpec("crd", _crd, "Collaborative representation detector (Li & Du 2015), dual window (11, 13)",
                     TiledForm(tiled.window_fit, tiled.crd_score, tiled.window_halo, False)))
 register(MethodSpec("aed", _aed, "Attribute and edge-preserving filters (Kang et al. 2017): area "

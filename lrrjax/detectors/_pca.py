@@ -15,6 +15,8 @@ use both area opening and closing, do not depend on it).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from lrrjax.errors import ConfigError
@@ -37,6 +39,42 @@ def check_components(n_components, bands: int) -> int:
   return int(n_components)
 
 
+class Basis(NamedTuple):
+  """``t = (x - mean) @ proj_bp``: the first p components, whitened or not."""
+  mean: np.ndarray     # (B,) float64
+  proj_bp: np.ndarray  # (B, p) float64: V_p, divided per column by sqrt(e_k) if whitened
+
+
+def basis(mean_b, cov_bb, n_components: int, whiten: bool = True) -> Basis:
+  """The projection of :func:`principal_components` from a mean and a covariance
+  (divided by N), e.g. the streamed statistics of a scene too big to load.
+
+  Raises:
+    ConfigError: bad ``n_components`` for the band count.
+  """
+  cov = np.asarray(cov_bb, np.float64)
+  b = cov.shape[0]
+  p = check_components(n_components, b)
+  evals, evecs = np.linalg.eigh(cov)
+  order = np.argsort(evals)[::-1][:p]
+  evals, v_bp = evals[order], evecs[:, order]
+  flip = np.sign(v_bp[np.argmax(np.abs(v_bp), axis=0), np.arange(p)])
+  v_bp = v_bp * np.where(flip == 0, 1.0, flip)
+  if whiten:
+    floor = max(float(evals[0]), 0.0) * b * np.finfo(np.float64).eps
+    scale = np.where(evals > floor, np.sqrt(np.maximum(evals, floor)), 1.0)
+    v_bp = v_bp / scale
+  return Basis(np.asarray(mean_b, np.float64), v_bp)
+
+
+def project(cube_hwb, b: Basis) -> np.ndarray:
+  """``(x - mean) @ proj`` of every pixel, (H, W, p) float32 (float64 arithmetic)."""
+  cube = np.asarray(cube_hwb)
+  h, w, nb = cube.shape
+  t_np = (cube.reshape(h * w, nb).astype(np.float64) - b.mean) @ b.proj_bp
+  return t_np.reshape(h, w, -1).astype(np.float32)
+
+
 def principal_components(cube_hwb, n_components: int, whiten: bool = True) -> np.ndarray:
   """First ``n_components`` global principal components of every pixel.
 
@@ -54,17 +92,8 @@ def principal_components(cube_hwb, n_components: int, whiten: bool = True) -> np
   """
   cube = np.asarray(cube_hwb)
   h, w, b = cube.shape
-  p = check_components(n_components, b)
+  check_components(n_components, b)
   x_nb = cube.reshape(h * w, b).astype(np.float64)
-  xc = x_nb - x_nb.mean(axis=0)
-  evals, evecs = np.linalg.eigh(xc.T @ xc / (h * w))
-  order = np.argsort(evals)[::-1][:p]
-  evals, v_bp = evals[order], evecs[:, order]
-  flip = np.sign(v_bp[np.argmax(np.abs(v_bp), axis=0), np.arange(p)])
-  v_bp = v_bp * np.where(flip == 0, 1.0, flip)
-  t_np = xc @ v_bp
-  if whiten:
-    floor = max(float(evals[0]), 0.0) * b * np.finfo(np.float64).eps
-    scale = np.where(evals > floor, np.sqrt(np.maximum(evals, floor)), 1.0)
-    t_np = t_np / scale
-  return t_np.reshape(h, w, p).astype(np.float32)
+  mean = x_nb.mean(axis=0)
+  xc = x_nb - mean
+  return project(cube, basis(mean, xc.T @ xc / (h * w), n_components, whiten))

@@ -16,8 +16,11 @@ wraps the whole-scene function's mathematics without changing it:
 * ``crd``: the dual-window function applied to a strip with a halo of
   ``outer // 2`` rows, so every core pixel sees the same window as in the
   whole scene (scene borders are real borders in both cases). CRD's global
-  ``[0, 1]`` rescaling uses the streamed global min/max. (``lrx`` has no tiled
-  form: its default projects the whole scene on 20 principal components.)
+  ``[0, 1]`` rescaling uses the streamed global min/max.
+* ``lrx``: the global principal components from the streamed mean and
+  covariance (:func:`lrrjax.detectors._pca.basis`, the same eigen-decomposition
+  the whole-scene path does on the loaded cube), each strip projected on them,
+  then the dual-window local RX of the projected strip with the halo of ``crd``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lrrjax.detectors import crd
+from lrrjax.detectors import _pca, _window, crd, rx
 
 _EPS32 = float(np.finfo(np.float32).eps)
 _BLOCK = 1 << 16
@@ -76,7 +79,8 @@ def window_fit(stats, **params) -> WindowState:
                      float(stats.band_max.max()))
 
 
-def window_halo(state: WindowState) -> int:
+def window_halo(state) -> int:
+  """Rows of context of a dual-window method: ``outer // 2`` (``state.params``)."""
   return int(state.params["outer"]) // 2
 
 
@@ -88,3 +92,26 @@ def crd_score(state: WindowState, tile_hwb: np.ndarray) -> np.ndarray:
     span = hi - lo if hi > lo else np.float32(1.0)
     tile_hwb = (np.asarray(tile_hwb, np.float32) - lo) / span
   return crd.crd(tile_hwb, normalize=False, **params)
+
+
+class LrxState(NamedTuple):
+  """Local RX's window parameters and the global component basis (None: all bands)."""
+  params: dict
+  basis: _pca.Basis | None
+
+
+def lrx_fit(stats, inner: int, outer: int, ridge: float, n_components: int | None) -> LrxState:
+  """Checks the window against the whole scene; components from the streamed
+  covariance (``needs_covariance=True``)."""
+  _window.check_window(inner, outer, (stats.height, stats.width, stats.bands))
+  b = None
+  if n_components is not None:
+    if stats.cov is None:
+      raise ValueError("lrx with n_components needs the streamed covariance")
+    b = _pca.basis(stats.mean, stats.cov, n_components, whiten=True)
+  return LrxState({"inner": inner, "outer": outer, "ridge": ridge}, b)
+
+
+def lrx_score(state: LrxState, tile_hwb: np.ndarray) -> np.ndarray:
+  t = tile_hwb if state.basis is None else _pca.project(tile_hwb, state.basis)
+  return rx.local_rx(t, n_components=None, **state.params)
