@@ -109,7 +109,8 @@ def test_plan_tiles_cover_rows_once_with_halo():
 @pytest.mark.parametrize("method, params, rtol", [
     ("grx", {}, 1e-4), ("crd", {"inner": 1, "outer": 5}, 1e-4),
     ("lrx", {"inner": 1, "outer": 5, "n_components": 4}, 1e-4),
-    ("lrx", {"inner": 1, "outer": 5, "n_components": None}, 1e-4)])
+    ("lrx", {"inner": 1, "outer": 5, "n_components": None}, 1e-4),
+    ("aed", {"area": 4}, 1e-4)])
 def test_tiled_form_matches_whole_scene(tmp_path, method, params, rtol):
   scene = _scene()
   np.save(tmp_path / "c.npy", scene.cube)

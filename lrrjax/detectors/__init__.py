@@ -254,5 +254,6 @@ register(MethodSpec("lrx", _lrx, "Local RX on 20 whitened principal components, 
 register(MethodSpec("crd", _crd, "Collaborative representation detector (Li & Du 2015), dual window (11, 13)",
                     TiledForm(tiled.window_fit, tiled.crd_score, tiled.window_halo, False)))
 register(MethodSpec("aed", _aed, "Attribute and edge-preserving filters (Kang et al. 2017): area "
-                    "opening/closing of 3 PCs, domain-transform filtering"))
+                    "opening/closing of 3 PCs, domain-transform filtering",
+                    TiledForm(tiled.aed_fit, tiled.aed_score, finish=tiled.aed_finish)))
 register(MethodSpec("lrasr", _lrasr, "Low-rank and sparse representation (Xu et al. 2016), LADMAP"))

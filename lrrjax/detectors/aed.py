@@ -148,8 +148,15 @@ def aed(cube_hwb, n_components: int = DEFAULT_N_COMPONENTS, area: int = DEFAULT_
   Raises:
     ConfigError: a parameter out of range for the scene.
   """
-  from lrrjax.detectors.rx import _check_positive  # pylint: disable=import-outside-toplevel
   h, w, b = np.shape(cube_hwb)
+  check_params(h, w, b, n_components, area, sigma_s, sigma_r, iterations)
+  t = _pca.principal_components(cube_hwb, n_components, whiten=False)
+  return aed_from_components(t, area, sigma_s, sigma_r, iterations)
+
+
+def check_params(h, w, b, n_components, area, sigma_s, sigma_r, iterations) -> None:
+  """ConfigError for a parameter out of range for an (h, w, b) scene."""
+  from lrrjax.detectors.rx import _check_positive  # pylint: disable=import-outside-toplevel
   _pca.check_components(n_components, b)
   if isinstance(area, bool) or not isinstance(area, (int, np.integer)) or not 1 <= area < h * w:
     raise ConfigError(f"area must be an integer in [1, H*W) = [1, {h * w}), got {area!r}")
@@ -157,7 +164,13 @@ def aed(cube_hwb, n_components: int = DEFAULT_N_COMPONENTS, area: int = DEFAULT_
   _check_positive("sigma_r", sigma_r)
   if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
     raise ConfigError(f"iterations must be an integer >= 1, got {iterations!r}")
-  t = _minmax(_pca.principal_components(cube_hwb, n_components, whiten=False).astype(np.float64),
-              axis=(0, 1))
+
+
+def aed_from_components(t_hwp, area: int, sigma_s: float, sigma_r: float,
+                        iterations: int) -> np.ndarray:
+  """AED from the (float32, unwhitened) principal components ``t_hwp``: the
+  part after the band reduction, on 2-D maps only (the tiled form runs it on
+  the components gathered strip by strip)."""
+  t = _minmax(np.asarray(t_hwp).astype(np.float64), axis=(0, 1))
   fused = np.mean([attribute_residual(t[..., k], area) for k in range(t.shape[2])], axis=0)
   return domain_transform_rf(_minmax(fused), t, sigma_s, sigma_r, iterations)
