@@ -2,6 +2,7 @@
 
 import types
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.io
@@ -150,6 +151,22 @@ def test_ring_indices_mirror_and_drop_guard():
   assert self_entries.any() and np.all(mask[p][self_entries] == 0)
   r, c = np.divmod(idx[p][mask[p] > 0], 11)
   assert np.all(np.maximum(np.abs(r - 0), np.abs(c - 1)) > 1)
+
+
+@pytest.mark.parametrize("h,w,inner,outer,chunk", [(10, 11, 3, 9, 7), (9, 9, 1, 9, 256),
+                                                   (13, 6, 1, 5, 4)])
+def test_chunk_rings_equal_the_numpy_ring_indices(h, w, inner, outer, chunk):
+  """map_rings derives each chunk's rings in the compiled function: the same
+  indices and masks as ring_indices (padding centres repeat pixel 0)."""
+  centre, off, guard = _window.chunked_rings(h, w, inner, outer, chunk)
+  assert centre.shape[1] == min(chunk, h * w) and centre.size >= h * w
+  idx, mask = _window.chunk_rings(jnp.asarray(centre.reshape(-1)), jnp.asarray(off),
+                                  jnp.asarray(guard), h, w)
+  want_idx, want_mask = _window.ring_indices(h, w, inner, outer)
+  np.testing.assert_array_equal(np.asarray(idx)[:h * w], want_idx)
+  np.testing.assert_array_equal(np.asarray(mask)[:h * w].astype(np.float32), want_mask)
+  pad = np.broadcast_to(want_idx[0], (centre.size - h * w, off.shape[0]))
+  np.testing.assert_array_equal(np.asarray(idx)[h * w:], pad)
 
 
 @pytest.mark.parametrize("inner,outer,msg", [

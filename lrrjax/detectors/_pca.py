@@ -67,12 +67,19 @@ def basis(mean_b, cov_bb, n_components: int, whiten: bool = True) -> Basis:
   return Basis(np.asarray(mean_b, np.float64), v_bp)
 
 
+_BLOCK = 1 << 15  # pixels per float64 block of project (B = 200: 50 MiB)
+
+
 def project(cube_hwb, b: Basis) -> np.ndarray:
-  """``(x - mean) @ proj`` of every pixel, (H, W, p) float32 (float64 arithmetic)."""
+  """``(x - mean) @ proj`` of every pixel, (H, W, p) float32 (float64
+  arithmetic, in blocks of pixels: no float64 copy of the whole cube)."""
   cube = np.asarray(cube_hwb)
   h, w, nb = cube.shape
-  t_np = (cube.reshape(h * w, nb).astype(np.float64) - b.mean) @ b.proj_bp
-  return t_np.reshape(h, w, -1).astype(np.float32)
+  x = cube.reshape(h * w, nb)
+  out = np.empty((h * w, b.proj_bp.shape[1]), np.float32)
+  for c0 in range(0, h * w, _BLOCK):
+    out[c0:c0 + _BLOCK] = (x[c0:c0 + _BLOCK].astype(np.float64) - b.mean) @ b.proj_bp
+  return out.reshape(h, w, -1)
 
 
 def principal_components(cube_hwb, n_components: int, whiten: bool = True) -> np.ndarray:

@@ -17,7 +17,8 @@ statistics with these 0/1 masks, so a border pixel has a ring of fewer than
 ``n`` distinct-role samples (mirrored duplicates outside the guard remain).
 
 The ring of every pixel is fetched with one gather from the flattened cube with
-precomputed (mirrored) source indices ``idx[p, j]`` and masks ``mask[p, j]``.  Pixels are processed in chunks
+(mirrored) source indices ``idx[p, j]`` and masks ``mask[p, j]``, computed per chunk
+inside the compiled function from the centre indices and the ring offsets.  Pixels are processed in chunks
 (``lax.map`` over chunks, ``vmap`` inside a chunk) so the peak memory is
 ``chunk * n * B`` floats for the gathered rings, not ``N * n * B``.
 """
@@ -100,22 +101,36 @@ def ring_indices(h: int, w: int, inner: int, outer: int) -> tuple[np.ndarray, np
 
 
 def chunked_rings(h: int, w: int, inner: int, outer: int, chunk: int = 256):
-  """Centre indices, ring indices and masks, padded and split into chunks.
+  """Centre pixels split into chunks, and the ring's geometry.
 
-  Returns numpy arrays ``(centre (C, chunk), idx (C, chunk, n), mask (C, chunk, n))``
-  to be passed to the jitted :func:`map_rings` as arguments (not baked into the
-  compiled program as constants).
+  Returns numpy arrays ``(centre (C, chunk), offsets (n, 2), guard ())`` to be
+  passed to the jitted :func:`map_rings` as arguments (not baked into the
+  compiled program as constants): the padded raster indices of the centres,
+  :func:`ring_offsets` and ``inner // 2``. :func:`map_rings` derives each
+  chunk's mirrored ring indices and masks from them (the values
+  :func:`ring_indices` gives), so memory does not hold an (N, n) index array.
   """
-  idx, mask = ring_indices(h, w, inner, outer)
   n_pix = h * w
   chunk = max(1, min(int(chunk), n_pix))
   n_chunks = -(-n_pix // chunk)
   pad = n_chunks * chunk - n_pix
   centre = np.concatenate([np.arange(n_pix, dtype=np.int32), np.zeros(pad, np.int32)])
-  idx = np.concatenate([idx, np.repeat(idx[:1], pad, axis=0)])
-  mask = np.concatenate([mask, np.repeat(mask[:1], pad, axis=0)])
-  return (centre.reshape(n_chunks, chunk), idx.reshape(n_chunks, chunk, -1),
-          mask.reshape(n_chunks, chunk, -1))
+  return (centre.reshape(n_chunks, chunk), ring_offsets(inner, outer).astype(np.int32),
+          np.asarray(inner // 2, np.int32))
+
+
+def _reflect_jnp(c, size: int):
+  c = jnp.where(c < 0, -c, c)
+  return jnp.where(c > size - 1, 2 * (size - 1) - c, c)
+
+
+def chunk_rings(centre_c: jax.Array, off_n2: jax.Array, guard: jax.Array, h: int, w: int):
+  """:func:`ring_indices` of the pixels ``centre_c`` (c,): ``(idx (c, n), mask (c, n))``."""
+  rows, cols = (centre_c // w)[:, None], (centre_c % w)[:, None]
+  sr = _reflect_jnp(rows + off_n2[None, :, 0], h)
+  sc = _reflect_jnp(cols + off_n2[None, :, 1], w)
+  inside_guard = jnp.maximum(jnp.abs(sr - rows), jnp.abs(sc - cols)) <= guard
+  return sr * w + sc, (~inside_guard)
 
 
 def map_rings(kernel: Callable, cube_hwb: jax.Array, rings) -> jax.Array:
@@ -133,13 +148,13 @@ def map_rings(kernel: Callable, cube_hwb: jax.Array, rings) -> jax.Array:
   """
   h, w, b = cube_hwb.shape
   flat = cube_hwb.reshape(-1, b)
-  centre, idx, mask = rings
+  centre, off, guard = rings
 
-  def one_chunk(args):
-    c, i, m = args
+  def one_chunk(c):
+    i, m = chunk_rings(c, off, guard, h, w)
     return jax.vmap(kernel)(flat[c], flat[i], m.astype(flat.dtype))
 
-  scores = jax.lax.map(one_chunk, (centre, idx, mask)).reshape(-1)[:h * w]
+  scores = jax.lax.map(one_chunk, centre).reshape(-1)[:h * w]
   return scores.reshape(h, w)
 
 
@@ -191,7 +206,7 @@ def ridge_residual_chol(a_mn: jax.Array, b_m: jax.Array, reg: jax.Array) -> jax.
   return jnp.sum(res ** 2) + reg * jnp.sum(w ** 2)
 
 
-__all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "chunked_rings", "ring_indices", "ridge_residual_sq",
+__all__ = ["PADDING_MODE", "check_window", "ring_offsets", "map_rings", "chunked_rings", "chunk_rings", "ring_indices", "ridge_residual_sq",
            "ridge_residual_chol"]
 
 

@@ -1,0 +1,115 @@
+"""Two looks at the head's features of the cross-scene LRR-Net+ (issue #8).
+
+``aucs``: the AUC(D,F) of every single feature of the shipped network's head
+on each shared scene (a diagnostic: it shows which evidence separates the real
+targets; ground truth only scores, and nothing here feeds back into a default)::
+
+  python experiments/head_features.py aucs --out results/ablation_general/feature_aucs
+
+``recon``: leave-one-scene-out with three more features, white top-hats *by
+reconstruction* of the residual map ``log(||e_i|| / m)``: erosion by a
+(2r+1)^2 square, then ``iters`` geodesic dilations by 3 x 3 under the map
+(``min(dilate(m), f)``), so a bright structure that contains the square comes
+back whole and leaves no edges in the top-hat (the plain top-hat keeps the
+rims of large roofs), while one that does not stays in the top-hat. Bounded
+``iters`` keeps it a local operator (radius ``r + iters``), so strips would
+still join::
+
+  python experiments/head_features.py recon --out results/ablation_general/recon_tophats \\
+      --radii 2,5,8 --iters 32
+
+Both patch :mod:`lrrjax.lrr.general` in this process only; nothing in the
+package changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrrjax import io, metrics, provenance
+from lrrjax.lrr import config as lrr_config
+from lrrjax.lrr import cross, general
+
+NAMES = ["log(1+|s|/m)", "log|e|", "log|e_w|", "ring 3/9", "ring 5/15", "ring 9/19",
+         "white ring 5/15", "top-hat 5", "top-hat 11", "top-hat 17"]
+
+
+def recon_opening(f_hw, r: int, iters: int):
+  """Opening by (bounded) reconstruction: erosion by a (2r+1)^2 square, then
+  ``iters`` geodesic 3 x 3 dilations under ``f_hw``."""
+  one = (1, 1)
+  m = jax.lax.reduce_window(f_hw, jnp.inf, jax.lax.min, (2 * r + 1, 2 * r + 1), one, "SAME")
+
+  def body(_, m):
+    return jnp.minimum(jax.lax.reduce_window(m, -jnp.inf, jax.lax.max, (3, 3), one, "SAME"),
+                       f_hw)
+  return jax.lax.fori_loop(0, iters, body, m)
+
+
+def patch_recon(radii, iters) -> list[str]:
+  """Appends the reconstruction top-hats to the head's features (this process)."""
+  old = general.features_from_raw
+
+  def features_from_raw(raw_fn, med_f, h, w):
+    phi = old(raw_fn, med_f, h, w)
+    lr_hw = jnp.log(jnp.maximum(raw_fn[1], 1e-6 * med_f[0]) / med_f[0]).reshape(h, w)
+    rec = [(lr_hw - recon_opening(lr_hw, r, iters)).reshape(-1) for r in radii]
+    return jnp.concatenate([phi, jnp.stack(rec)])
+
+  general.features_from_raw = features_from_raw
+  general.N_FEATURES = general.N_FEATURES + len(radii)
+  return [f"recon top-hat {2 * r + 1}" for r in radii]
+
+
+def feature_aucs(data_dir, out) -> dict:
+  cfg = lrr_config.get_general_config()
+  model = cross.model_from_config(cfg)
+  rows = {}
+  for p in io.list_scenes(data_dir):
+    s = io.load_scene(p)
+    phi = cross.scene_features(model, cfg, io.normalize(s.cube, "global"))
+    rows[s.name] = [metrics.auc_df(phi[i], s.gt.reshape(-1)) for i in range(phi.shape[0])]
+  names = NAMES + [f"feature {i}" for i in range(len(NAMES), len(next(iter(rows.values()))))]
+  lines = ["| scene | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+  lines += [f"| {k} | " + " | ".join(f"{v:.3f}" for v in vals) + " |" for k, vals in rows.items()]
+  mean = np.mean(list(rows.values()), axis=0)
+  lines.append("| mean | " + " | ".join(f"{v:.3f}" for v in mean) + " |")
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  obj = {"features": names, "auc_df": rows, "provenance": provenance.record()}
+  (out / "feature_aucs.json").write_text(json.dumps(obj, indent=1), encoding="utf-8")
+  (out / "feature_aucs.md").write_text(
+      "AUC(D,F) of each head feature alone (untrained network, shared scenes; "
+      "ground truth only scores)\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+  return obj
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("what", choices=["aucs", "recon"])
+  p.add_argument("--out", required=True)
+  p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
+  p.add_argument("--radii", default="2,5,8")
+  p.add_argument("--iters", type=int, default=32)
+  a = p.parse_args(argv)
+  data = a.data if a.data is not None else io.data_dir()
+  if a.what == "aucs":
+    feature_aucs(data, a.out)
+  else:
+    patch_recon([int(v) for v in a.radii.split(",")], a.iters)
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import generalization  # pylint: disable=import-outside-toplevel
+    out = pathlib.Path(a.out)
+    generalization.run(data, out, pool_cache=out / "feature_pool.npz")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
