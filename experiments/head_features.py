@@ -4,7 +4,7 @@
 on each shared scene (a diagnostic: it shows which evidence separates the real
 targets; ground truth only scores, and nothing here feeds back into a default)::
 
-  python experiments/head_features.py aucs --out results/ablation_general/feature_aucs
+  python experiments/head_features.py aucs --out results/ablation_general/feature_aucs --with-recon
 
 ``recon``: leave-one-scene-out with three more features, white top-hats *by
 reconstruction* of the residual map ``log(||e_i|| / m)``: erosion by a
@@ -37,7 +37,7 @@ from lrrjax import io, metrics, provenance
 from lrrjax.lrr import config as lrr_config
 from lrrjax.lrr import cross, general
 
-NAMES = ["log(1+|s|/m)", "log|e|", "log|e_w|", "ring 3/9", "ring 5/15", "ring 9/19",
+NAMES = ["log(1 + s/m)", "log e", "log e_w", "ring 3/9", "ring 5/15", "ring 9/19",
          "white ring 5/15", "top-hat 5", "top-hat 11", "top-hat 17"]
 
 
@@ -68,7 +68,7 @@ def patch_recon(radii, iters) -> list[str]:
   return [f"recon top-hat {2 * r + 1}" for r in radii]
 
 
-def feature_aucs(data_dir, out) -> dict:
+def feature_aucs(data_dir, out, extra_names=()) -> dict:
   cfg = lrr_config.get_general_config()
   model = cross.model_from_config(cfg)
   rows = {}
@@ -76,7 +76,7 @@ def feature_aucs(data_dir, out) -> dict:
     s = io.load_scene(p)
     phi = cross.scene_features(model, cfg, io.normalize(s.cube, "global"))
     rows[s.name] = [metrics.auc_df(phi[i], s.gt.reshape(-1)) for i in range(phi.shape[0])]
-  names = NAMES + [f"feature {i}" for i in range(len(NAMES), len(next(iter(rows.values()))))]
+  names = NAMES + list(extra_names)
   lines = ["| scene | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
   lines += [f"| {k} | " + " | ".join(f"{v:.3f}" for v in vals) + " |" for k, vals in rows.items()]
   mean = np.mean(list(rows.values()), axis=0)
@@ -98,12 +98,15 @@ def main(argv=None) -> int:
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--radii", default="2,5,8")
   p.add_argument("--iters", type=int, default=32)
+  p.add_argument("--with-recon", action="store_true",
+                 help="aucs: also the reconstruction top-hats (--radii, --iters)")
   a = p.parse_args(argv)
   data = a.data if a.data is not None else io.data_dir()
+  radii = [int(v) for v in a.radii.split(",")]
   if a.what == "aucs":
-    feature_aucs(data, a.out)
+    feature_aucs(data, a.out, patch_recon(radii, a.iters) if a.with_recon else ())
   else:
-    patch_recon([int(v) for v in a.radii.split(",")], a.iters)
+    patch_recon(radii, a.iters)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
     import generalization  # pylint: disable=import-outside-toplevel
     out = pathlib.Path(a.out)
