@@ -100,7 +100,10 @@ def principal_components(cube_hwb, n_components: int, whiten: bool = True) -> np
   cube = np.asarray(cube_hwb)
   h, w, b = cube.shape
   check_components(n_components, b)
-  x_nb = cube.reshape(h * w, b).astype(np.float64)
-  mean = x_nb.mean(axis=0)
-  xc = x_nb - mean
-  return project(cube, basis(mean, xc.T @ xc / (h * w), n_components, whiten))
+  x_nb = cube.reshape(h * w, b)
+  mean = x_nb.mean(axis=0, dtype=np.float64)
+  cov = np.zeros((b, b))
+  for c0 in range(0, h * w, _BLOCK):
+    d = x_nb[c0:c0 + _BLOCK].astype(np.float64) - mean
+    cov += d.T @ d
+  return project(cube, basis(mean, cov / (h * w), n_components, whiten))

@@ -43,6 +43,13 @@ _EPS32 = float(np.finfo(np.float32).eps)
 _BLOCK = 1 << 16
 
 
+def _streamed_cov(stats, method: str) -> np.ndarray:
+  """The streamed covariance; ValueError when the form did not ask for it."""
+  if stats.cov is None:
+    raise ValueError(f"{method} needs the streamed covariance (needs_covariance=True)")
+  return stats.cov
+
+
 class GrxState(NamedTuple):
   """``d(x) = ||(x - mean) @ proj_bk||^2``."""
   mean: np.ndarray     # (B,) float64
@@ -51,12 +58,11 @@ class GrxState(NamedTuple):
 
 def grx_fit(stats) -> GrxState:
   """Whitening projection of the streamed covariance (see module docstring)."""
-  if stats.cov is None:
-    raise ValueError("grx needs the streamed covariance (needs_covariance=True)")
+  cov = _streamed_cov(stats, "grx")
   b = stats.bands
-  std = np.sqrt(np.clip(np.diag(stats.cov), 0.0, None))
+  std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
   safe = np.where(std > 0, std, 1.0)
-  corr = stats.cov / np.outer(safe, safe)
+  corr = cov / np.outer(safe, safe)
   evals, evecs = np.linalg.eigh(corr)
   keep = evals > max(float(evals.max()), 0.0) * (b * _EPS32) ** 2
   proj = (evecs[:, keep] / np.sqrt(evals[keep])) / safe[:, None]
@@ -114,9 +120,7 @@ def lrx_fit(stats, inner: int, outer: int, ridge: float, n_components: int | Non
   _window.check_window(inner, outer, (stats.height, stats.width, stats.bands))
   b = None
   if n_components is not None:
-    if stats.cov is None:
-      raise ValueError("lrx with n_components needs the streamed covariance")
-    b = _pca.basis(stats.mean, stats.cov, n_components, whiten=True)
+    b = _pca.basis(stats.mean, _streamed_cov(stats, "lrx"), n_components, whiten=True)
   return LrxState({"inner": inner, "outer": outer, "ridge": ridge}, b)
 
 
@@ -135,11 +139,10 @@ def aed_fit(stats, n_components: int, area: int, sigma_s: float, sigma_r: float,
             iterations: int) -> AedState:
   aed.check_params(stats.height, stats.width, stats.bands, n_components, area, sigma_s,
                    sigma_r, iterations)
-  if stats.cov is None:
-    raise ValueError("aed needs the streamed covariance (needs_covariance=True)")
   return AedState({"area": area, "sigma_s": sigma_s, "sigma_r": sigma_r,
                    "iterations": iterations},
-                  _pca.basis(stats.mean, stats.cov, n_components, whiten=False))
+                  _pca.basis(stats.mean, _streamed_cov(stats, "aed"), n_components,
+                             whiten=False))
 
 
 def aed_score(state: AedState, tile_hwb: np.ndarray) -> np.ndarray:
