@@ -131,7 +131,7 @@ def test_detect_progress_only_when_asked(capsys, tmp_path):
 def test_train_progress_has_rate_and_eta(capsys):
   args = cli.build_parser().parse_args(
       ["train", "synthetic", "--workdir", "w", "--set", "train.steps=4", "--progress"])
-  show = cli._train_progress(args)  # pylint: disable=protected-access
+  show = cli.train_progress(args)
   show(2, {"loss": 0.5})
   show(4, {"loss": 0.25})
   lines = capsys.readouterr().err.splitlines()
