@@ -314,7 +314,7 @@ def _run_split(config, paths: list[pathlib.Path], workdir: pathlib.Path,
   A failure in the share is recorded (scene, error) and joined like a record,
   so that no process waits for ever at the join; then every process raises.
   """
-  from lrrjax.benchmark import _join_records  # pylint: disable=import-outside-toplevel
+  from lrrjax.benchmark import join_records  # pylint: disable=import-outside-toplevel
   names = [scene_name(p) for p in paths]
   dupes = sorted({n for n in names if names.count(n) > 1})
   if dupes:
@@ -336,7 +336,7 @@ def _run_split(config, paths: list[pathlib.Path], workdir: pathlib.Path,
       records.append({"method": config.method, "scene": scene_name(path),
                       "error": f"{type(e).__name__}: {e}", "process": rank})
       break
-  records = _join_records(records, names, [config.method])
+  records = join_records(records, names, [config.method])
   if failure is not None:
     raise failure
   errors = [r for r in records if "error" in r]
