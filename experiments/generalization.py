@@ -51,10 +51,10 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-",
   pool = None
   if not joint:
     cache = pathlib.Path(pool_cache) if pool_cache else out / "feature_pool.npz"
-    pool = cross._load_pool(cache, cfg, stems)  # pylint: disable=protected-access
+    pool = cross.load_feature_pool(cache, cfg, stems)
     if pool is None:
       pool = cross.build_feature_pool(cubes, cfg, progress=_log)
-      cross._save_pool(cache, pool, cfg, stems)  # pylint: disable=protected-access
+      cross.save_feature_pool(cache, pool, cfg, stems)
   pool_seconds = time.perf_counter() - t0
   base = cross.model_from_config(cfg)
   feats = None if joint else [cross.scene_features(base, cfg, c) for c in cubes]

@@ -1,0 +1,173 @@
+"""Phase 1 of cross-scene training: the score head fitted on the features of
+implanted whole scenes (the feature pool, cached in the workdir), full-batch
+Adam on the pairwise ranking loss."""
+
+import functools
+import json
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from lrrjax.lrr import general, implants
+from lrrjax.lrr.cross.base import (PRETRAINED_VERSION, SCENES_AXIS, context_kwargs,
+                                   donor_pixels, model_from_config, put_batch, scenes_mesh)
+
+class FeaturePool(NamedTuple):
+  """Head features of implanted whole scenes (V versions per scene).
+
+  ``phi_pos_vfm``/``phi_neg_vfq``: features at the implanted pixels (padded,
+  weights ``posw_vm``) and at ``neg_pixels`` random other pixels. ``scene_v`` is
+  the host scene's index, ``donor_v`` the index of the scene that gave the donor
+  spectra (-1: mixtures of host pixels only).
+  """
+  phi_pos_vfm: np.ndarray
+  posw_vm: np.ndarray
+  phi_neg_vfq: np.ndarray
+  scene_v: np.ndarray
+  donor_v: np.ndarray
+
+
+def implanted_versions(cube: np.ndarray, donors: Sequence[np.ndarray | None], seed: int,
+                       scene_index: int):
+  """Yields ``(version, implanted cube, mask)``, one version per donor entry."""
+  for v, donor in enumerate(donors):
+    rng = np.random.default_rng([seed, 31337, scene_index, v])
+    spec = implants.ImplantSpec() if donor is not None else \
+        implants.ImplantSpec(p_donor=0.0)
+    crop, mask, _ = implants.implant(cube, rng, [] if donor is None else [donor], spec)
+    yield v, crop, mask
+
+
+def scene_features(model, cfg, cube_hwb_norm: np.ndarray) -> np.ndarray:
+  """Head features (F, N) of a normalised cube under ``model``."""
+  h, w, b = cube_hwb_norm.shape
+  ctx = general.context_of(cube_hwb_norm.reshape(h * w, b).T, h, w, **context_kwargs(cfg))
+  graphdef, state = nnx.split(model)
+  return np.asarray(_phi_jit(graphdef, state, ctx, h, w))
+
+
+def _phi(graphdef, state, ctx, h, w):
+  return nnx.merge(graphdef, state)(ctx, h, w).phi_fn
+
+
+_phi_jit = jax.jit(_phi, static_argnums=(0, 3, 4))
+
+
+def build_feature_pool(cubes: Sequence[np.ndarray], cfg, model=None,
+                       progress=None) -> FeaturePool:
+  """Implants every scene ``train.versions_per_scene`` times, the donor spectra
+  of version v from the v-th next scene (cyclically; the last version uses host
+  mixtures only), and records the head features."""
+  model = model_from_config(cfg) if model is None else model
+  t = cfg.train
+  rng = np.random.default_rng([cfg.seed, 7919])
+  donor_px = donor_pixels(cubes, rng)
+  max_pos = implants.ImplantSpec().n_max * implants.MAX_PIXELS
+  rows = {k: [] for k in FeaturePool._fields}
+  n_versions = int(t.versions_per_scene)
+  for si, cube in enumerate(cubes):
+    ring = [j % len(cubes) for j in range(si + 1, si + len(cubes))]
+    others = ring[:max(n_versions - 1, 0)] + [-1]
+    donors = [donor_px[j] if j >= 0 else None for j in others]
+    for v, implanted, mask in implanted_versions(cube, donors, int(cfg.seed), si):
+      phi = scene_features(model, cfg, implanted)
+      pos = np.flatnonzero(mask.ravel())[:max_pos]
+      neg = rng.choice(np.flatnonzero(~mask.ravel()), int(t.neg_pixels), replace=False)
+      rows["phi_pos_vfm"].append(np.pad(phi[:, pos], ((0, 0), (0, max_pos - pos.size))))
+      rows["posw_vm"].append(np.pad(np.ones(pos.size, np.float32), (0, max_pos - pos.size)))
+      rows["phi_neg_vfq"].append(phi[:, neg])
+      rows["scene_v"].append(si)
+      rows["donor_v"].append(others[v])
+    if progress is not None:
+      progress(f"features: scene {si + 1}/{len(cubes)} ({len(donors)} implanted versions)")
+  return FeaturePool(*(np.asarray(rows[k], np.int32 if k in ("scene_v", "donor_v")
+                                  else np.float32) for k in FeaturePool._fields))
+
+
+def fold_mask(pool: FeaturePool, held_out: Sequence[int]) -> np.ndarray:
+  """Versions usable when ``held_out`` scenes are unseen: neither host nor donor."""
+  bad = np.isin(pool.scene_v, held_out) | np.isin(pool.donor_v, held_out)
+  return ~bad
+
+
+def _head_loss(hp, pool_arrays):
+  pos, posw, neg = pool_arrays
+  zp = jax.vmap(general.head, in_axes=(None, 0))(hp, pos)   # (V, M)
+  zq = jax.vmap(general.head, in_axes=(None, 0))(hp, neg)   # (V, Q)
+  pair = jax.nn.softplus(zq[:, None, :] - zp[:, :, None])    # (V, M, Q)
+  per_pos = jnp.mean(pair, axis=2)
+  return jnp.sum(per_pos * posw) / jnp.maximum(jnp.sum(posw), 1.0)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "lr"))
+def _fit_head(hp, pos, posw, neg, steps, lr):
+  tx = optax.adam(lr)
+  state = tx.init(hp)
+  # (full batch: the whole pool of the fold is one array, so each step is exact)
+
+  def body(carry, _):
+    hp, state = carry
+    loss, g = jax.value_and_grad(_head_loss)(hp, (pos, posw, neg))
+    upd, state = tx.update(g, state, hp)
+    return (optax.apply_updates(hp, upd), state), loss
+
+  (hp, _), losses = jax.lax.scan(body, (hp, state), None, length=steps)
+  return hp, losses
+
+
+def train_head(model: general.GeneralLRRNet, pool: FeaturePool, use: np.ndarray,
+               steps: int = 500, lr: float = 0.02, data_parallel: bool = False) -> np.ndarray:
+  """Fits the score head of ``model`` (in place) on the pool versions ``use``;
+  returns the loss curve. Full-batch Adam on the pairwise ranking loss.
+
+  ``data_parallel``: the versions are split over all devices (zero-weight
+  padding to a multiple of the device count); GSPMD reduces the loss.
+  """
+  hp = model.head_params()
+  idx = np.flatnonzero(use)
+  arrays = [pool.phi_pos_vfm[idx], pool.posw_vm[idx], pool.phi_neg_vfq[idx]]
+  if data_parallel:
+    mesh = scenes_mesh()
+    pad = (-len(idx)) % mesh.devices.size
+    arrays = [np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) for a in arrays]
+    arrays = list(put_batch(arrays, NamedSharding(mesh, PartitionSpec(SCENES_AXIS))))
+    hp = jax.device_put(hp, NamedSharding(mesh, PartitionSpec()))
+  else:
+    arrays = [jnp.asarray(a) for a in arrays]
+  hp, losses = _fit_head(hp, *arrays, int(steps), float(lr))
+  hp = jax.tree.map(lambda a: jnp.asarray(jax.device_get(a)), hp)
+  model.a_f[...] = hp.a_f
+  return np.asarray(losses)
+
+
+def _pool_key(cfg, scene_names) -> str:
+  return json.dumps({"config": cfg.to_dict(), "scenes": list(scene_names),
+                     "version": PRETRAINED_VERSION}, sort_keys=True)
+
+
+def load_feature_pool(path, cfg, scene_names) -> FeaturePool | None:
+  if path is None or not path.exists():
+    return None
+  with np.load(path, allow_pickle=False) as z:
+    if str(z["key"]) != _pool_key(_pool_cfg(cfg), scene_names):
+      return None
+    return FeaturePool(*(z[k] for k in FeaturePool._fields))
+
+
+def _pool_cfg(cfg):
+  """The part of the config the feature pool depends on."""
+  c = ml_collections.ConfigDict({"seed": cfg.seed, "net": cfg.net.to_dict(),
+                                 "neg_pixels": cfg.train.neg_pixels})
+  return c
+
+
+def save_feature_pool(path, pool: FeaturePool, cfg, scene_names) -> None:
+  tmp = path.with_name(path.name + ".tmp.npz")
+  np.savez(tmp, key=np.asarray(_pool_key(_pool_cfg(cfg), scene_names)), **pool._asdict())
+  tmp.replace(path)
