@@ -20,7 +20,6 @@ import pathlib
 import statistics
 import time
 
-import numpy as np
 
 from lrrjax import gthad, io, metrics, provenance
 

@@ -14,7 +14,6 @@ variant AUC(D,F) table) and OUT/auc_vs_step.png.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 import time

@@ -2,7 +2,6 @@
 scoring, the benchmark hook and the training guard."""
 
 import json
-import pathlib
 import re
 
 import numpy as np

@@ -42,7 +42,6 @@ import optax
 from flax import nnx
 
 from lrrjax.errors import ConfigError, SceneError
-from lrrjax.gthad import blocks as _blocks
 from lrrjax.gthad.blocks import (BlockGrid, block_grid, extract_blocks,
                                  fold_blocks, match_gates, pool_residual)
 from lrrjax.gthad.net import GTNet

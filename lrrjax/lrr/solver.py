@@ -12,7 +12,6 @@ import functools
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from lrrjax.errors import ConfigError
 from lrrjax.lrr import admm, network
