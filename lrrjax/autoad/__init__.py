@@ -23,7 +23,7 @@ Training stops after ``iters`` steps or earlier when the loss plateaus (see
 :func:`plateau_stop`). The detection map is ``sqrt(r)`` of the last iteration,
 the per-pixel l2 reconstruction error.
 
-Design choices and their sources are listed in notes/autoad.md.
+Design choices and their sources are listed in BUILD_NOTES.md, "Auto-AD baseline".
 
 Modules: ``defaults`` (the official code's), ``ops`` (pure pieces), ``net`` (the
 skip network), ``fit`` (:func:`auto_ad`, :func:`method_fn`). Importing the package

@@ -1,5 +1,5 @@
 """Auto-AD's defaults, those of the official code (``AD_main_loop.py``,
-``models/skip.py``); see notes/autoad.md."""
+``models/skip.py``); see BUILD_NOTES.md, "Auto-AD baseline"."""
 
 DESCRIPTION = (
     "Auto-AD (Wang et al., TGRS 2021): deep-image-prior skip autoencoder fitted "
