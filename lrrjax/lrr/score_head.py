@@ -1,0 +1,165 @@
+"""The score head of the generalised LRR-Net+ (:mod:`lrrjax.lrr.general`):
+scale-free per-pixel features of the LRR result and their non-negative
+combination.
+
+Features (:func:`features`): ``log(1 + ||s_i|| / m)``, ``log(||e_i|| / m)`` with
+``e = X - D L`` and ``m = median ||e_i||``, its noise-whitened version, the local
+contrast of the residual at the dual windows of ``RINGS`` (and of the whitened
+residual at ``WHITE_RINGS``), white top-hats of the residual map at ``TOPHATS``.
+Score (:func:`head`): ``z = softplus(a) . phi``. Each raw value depends only on
+a pixel's window, so strips with a halo give the whole scene's values
+(:mod:`lrrjax.lrr.tiled`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lrrjax.lrr import prox
+from lrrjax.lrr.scene import band_weights
+
+Array = jax.Array
+
+# (inner half-width, outer half-width): dual windows 3/9, 5/15 and 9/19
+RINGS = ((1, 4), (2, 7), (4, 9))
+WHITE_RINGS = ((2, 7),)   # the same on the noise-whitened residual
+TOPHATS = (2, 5, 8)       # half-widths of the square openings: 5x5, 11x11, 17x17
+N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS)
+
+
+def _box_sum(x_chw: Array, r: int) -> Array:
+  """Sum over the (2r+1) x (2r+1) window centred on each pixel (zero outside).
+
+  Separable: a (2r+1)-tap sum along rows, then along columns (O(r) per pixel;
+  ``jnp.cumsum`` lowers to a quadratic reduce_window on XLA:CPU).
+  """
+  k = 2 * r + 1
+  pad = ((0, 0), (r, r), (0, 0))
+  s = jax.lax.reduce_window(x_chw, 0.0, jax.lax.add, (1, k, 1), (1, 1, 1), pad)
+  pad = ((0, 0), (0, 0), (r, r))
+  return jax.lax.reduce_window(s, 0.0, jax.lax.add, (1, 1, k), (1, 1, 1), pad)
+
+
+def _window_count(n: int, r: int) -> Array:
+  """Pixels of a (2r+1) window centred on each of n positions inside [0, n), (n,)."""
+  i = jnp.arange(n)
+  return (jnp.minimum(i + r, n - 1) - jnp.maximum(i - r, 0) + 1).astype(jnp.float32)
+
+
+def _ring_count(h: int, w: int, inner: int, outer: int) -> Array:
+  """Pixels of each pixel's dual-window ring inside the image, (H, W), >= 1."""
+  cnt = (_window_count(h, outer)[:, None] * _window_count(w, outer)[None, :]
+         - _window_count(h, inner)[:, None] * _window_count(w, inner)[None, :])
+  return jnp.maximum(cnt, 1.0)
+
+
+def ring_mean(x_bhw: Array, inner: int, outer: int) -> Array:
+  """Mean over the dual-window ring (outer square minus inner square) of each
+  pixel, counting only pixels inside the image; (B, H, W)."""
+  _, h, w = x_bhw.shape
+  num = _box_sum(x_bhw, outer) - _box_sum(x_bhw, inner)
+  return num / _ring_count(h, w, inner, outer)
+
+
+def grey_opening(f_hw: Array, r: int) -> Array:
+  """Grey-level opening (erosion, then dilation) by a (2r+1)^2 square, (H, W)."""
+  win, one = (2 * r + 1, 2 * r + 1), (1, 1)
+  ero = jax.lax.reduce_window(f_hw, jnp.inf, jax.lax.min, win, one, "SAME")
+  return jax.lax.reduce_window(ero, -jnp.inf, jax.lax.max, win, one, "SAME")
+
+
+N_RAW = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
+TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
+
+
+def raw_features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
+  """The per-pixel norms the features are made of, (N_RAW, N).
+
+  ``||s_i||``, ``||e_i||``, ``||e_i omega||`` (``omega = band_weights(sigma, 1)``:
+  1 / sigma relative to the median, floored, 0 for dead bands), then for each
+  dual window of ``RINGS`` ``||e_i - ring_mean(E)_i||`` (local contrast) and for
+  each of ``WHITE_RINGS`` the same of the noise-whitened residual. Each value
+  depends only on the pixel's own window (at most ``max(RINGS outer)`` rows
+  away), so strips with that halo give the same values as the whole scene.
+  """
+  b = e_bn.shape[0]
+  norm = lambda v_bn: prox.safe_norm(v_bn, axis=0)[0]  # noqa: E731
+  # 1 / sigma_b with sigma_b floored at 0.1 median sigma, as in band_weights:
+  # near-constant bands (sigma ~1e-12 on abu-beach-2) would otherwise dominate.
+  inv_b = band_weights(noise_b, 1.0)
+  ew_bn = e_bn * inv_b[:, None]
+
+  # Box sums once per distinct half-width; the whitened ring mean is the ring
+  # mean scaled per band (a box sum commutes with a per-band factor).
+  e_bhw = e_bn.reshape(b, h, w)
+  boxes = {r: _box_sum(e_bhw, r) for r in sorted({r for ring in RINGS + WHITE_RINGS
+                                                  for r in ring})}
+
+  def ring(inner, outer):
+    return (boxes[outer] - boxes[inner]) / _ring_count(h, w, inner, outer)
+
+  raw = [norm(s_bn), norm(e_bn), norm(ew_bn)]
+  raw += [norm((e_bhw - ring(i, o)).reshape(b, -1)) for i, o in RINGS]
+  raw += [norm((inv_b[:, None, None] * (e_bhw - ring(i, o))).reshape(b, -1))
+          for i, o in WHITE_RINGS]
+  return jnp.stack(raw)
+
+
+def scene_median(v: Array, axis: int = -1) -> Array:
+  """Median along ``axis`` (:func:`lrrjax.lrr.prox.bisect_median`) floored at
+  the dtype's ``tiny``, without gradient: the scale of a feature."""
+  tiny = jnp.finfo(v.dtype).tiny
+  return jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(v, axis=axis), tiny))
+
+
+def raw_medians(raw_fn: Array) -> Array:
+  """Scene medians of the raw norms but the first, (N_RAW - 1,)
+  (:func:`scene_median`)."""
+  return scene_median(raw_fn[1:], axis=1)
+
+
+def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
+  """The head's features (N_FEATURES, N) from :func:`raw_features` and the scene
+  medians ``med_f`` (:func:`raw_medians`).
+
+  With ``m = median ||e_i||``: ``log(1 + ||s_i|| / m)``, then for every other
+  raw norm ``v`` ``log(max(v, 1e-6 med v) / med v)``, then for each half-width
+  ``r`` of ``TOPHATS`` the white top-hat of the map ``log(||e_i|| / m)`` by a
+  (2r+1)^2 square (bright structures narrower than the square: small targets
+  stay, large bright blocks go; it reads ``TOPHAT_HALO`` rows around a pixel).
+  """
+  med = med_f[:, None]
+  rel = jnp.log(jnp.maximum(raw_fn[1:], 1e-6 * med) / med)
+  lr_hw = rel[0].reshape(h, w)
+  tops = [(lr_hw - grey_opening(lr_hw, r)).reshape(-1) for r in TOPHATS]
+  return jnp.concatenate([jnp.log1p(raw_fn[:1] / med[:1]), rel, jnp.stack(tops)])
+
+
+def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
+  """Scale-free per-pixel features (F, N) of the LRR result ``S``, ``E = X - D L``.
+
+  :func:`features_from_raw` of :func:`raw_features` with the scene's own
+  medians (:func:`raw_medians`): ``log(1 + ||s_i|| / m)``; ``log(||e_i|| / m)``;
+  the same for the noise-whitened residual; the local contrast of the residual
+  at the dual windows of ``RINGS`` and of the whitened residual at
+  ``WHITE_RINGS``; white top-hats of ``log(||e_i|| / m)`` at ``TOPHATS``.
+  """
+  raw = raw_features(s_bn, e_bn, noise_b, h, w)
+  return features_from_raw(raw, raw_medians(raw), h, w)
+
+
+class HeadParams(NamedTuple):
+  a_f: Array      # (F,) pre-softplus feature weights
+
+
+def head(p: HeadParams, phi_fn: Array) -> Array:
+  """``z = softplus(a) . phi``, (N,): a non-negative combination of the evidence.
+
+  Every feature grows with anomalousness, so the head may only add evidence,
+  never subtract it (a monotone score; an MLP head fitted to implants ranked
+  real targets of held-out scenes worse, BUILD_NOTES "Generalised LRR-Net+").
+  """
+  return jax.nn.softplus(p.a_f) @ phi_fn
