@@ -52,7 +52,9 @@ def _kmeanspp_init(x_nb, k, key):
 
 
 @functools.partial(jax.jit, static_argnames=("k", "iters"))
-def _kmeans(x_nb, k, seed, iters):
+def kmeans_traceable(x_nb, k, seed, iters):
+  """:func:`kmeans` with a traced ``seed`` (uint32) and any pixel count, for use
+  inside other traced functions (symbolic shapes, :mod:`jax.export`)."""
   x_nb = x_nb.astype(jnp.result_type(x_nb.dtype, jnp.float32))
   # Centre and scale globally for conditioning of ||x||^2 - 2 x.c + ||c||^2
   # (k-means is equivariant to a global shift/scale).
@@ -107,7 +109,7 @@ def kmeans(x_nb, k: int, seed: int = 0, iters: int = 50):
   """
   x_nb = jnp.asarray(x_nb)
   _check_k(k, x_nb.shape[0])
-  return _kmeans(x_nb, int(k), jnp.asarray(seed, jnp.uint32), int(iters))
+  return kmeans_traceable(x_nb, int(k), jnp.asarray(seed, jnp.uint32), int(iters))
 
 
 def kmeans_dictionary(x_bn, k: int, seed: int = 0):
@@ -174,7 +176,7 @@ def _cluster_rx(x_nb, labels_n, k):
 @functools.partial(jax.jit, static_argnames=("n_clusters", "per_cluster"))
 def _lrasr_dictionary(x_bn, n_clusters, per_cluster, seed):
   x_nb = x_bn.T.astype(jnp.result_type(x_bn.dtype, jnp.float32))
-  cent_kb, labels = _kmeans(x_nb, n_clusters, seed, 50)
+  cent_kb, labels = kmeans_traceable(x_nb, n_clusters, seed, 50)
   d_n = _cluster_rx(x_nb, labels, n_clusters)
   member_kn = labels[None, :] == jnp.arange(n_clusters)[:, None]
   # lowest RX first; non-members get +inf so they sort last.

@@ -22,13 +22,15 @@ MAP_CMAP = "jet"  # the colour map of HAD papers' detection-map figures
 DPI = 120
 
 
-def _prepare(path) -> pathlib.Path:
+def output_path(path) -> pathlib.Path:
+  """``path`` as a Path, its folder created."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   return path
 
 
-def _save(fig: Figure, path: pathlib.Path) -> pathlib.Path:
+def write_figure(fig: Figure, path: pathlib.Path) -> pathlib.Path:
+  """Saves ``fig`` at the package DPI, releases its artists, returns ``path``."""
   fig.savefig(path, dpi=DPI)
   fig.clear()
   return path
@@ -122,7 +124,7 @@ def save_detection(path, cube_hwb, scores_hw, gt_hw=None, title: str = "") -> pa
     if gt_hw is None:
       gt_hw = getattr(cube_hwb, "gt", None)
     cube_hwb = cube_hwb.cube
-  path = _prepare(path)
+  path = output_path(path)
   rgb = false_colour(cube_hwb)
   scores = _check_map(scores_hw, "scores_hw")
   if scores.shape != rgb.shape[:2]:
@@ -151,7 +153,7 @@ def save_detection(path, cube_hwb, scores_hw, gt_hw=None, title: str = "") -> pa
     ax.set_axis_off()
   if title:
     fig.suptitle(title)
-  return _save(fig, path)
+  return write_figure(fig, path)
 
 
 def save_roc(path, curves: Mapping[str, tuple], title: str = "") -> pathlib.Path:
@@ -170,7 +172,7 @@ def save_roc(path, curves: Mapping[str, tuple], title: str = "") -> pathlib.Path
   Returns:
     The path written.
   """
-  path = _prepare(path)
+  path = output_path(path)
   fig = Figure(figsize=(6.0, 4.8), layout="constrained")
   ax = fig.subplots()
   xmin = 1e-4
@@ -192,7 +194,7 @@ def save_roc(path, curves: Mapping[str, tuple], title: str = "") -> pathlib.Path
     ax.legend(loc="lower right", fontsize="small")
   if title:
     ax.set_title(title)
-  return _save(fig, path)
+  return write_figure(fig, path)
 
 
 def save_grid(path, rows: Sequence[str], cols: Sequence[str],
@@ -214,7 +216,7 @@ def save_grid(path, rows: Sequence[str], cols: Sequence[str],
   Returns:
     The path written.
   """
-  path = _prepare(path)
+  path = output_path(path)
   rows, cols = list(rows), list(cols)
   if not rows or not cols:
     raise SceneError(f"save_grid needs at least one row and one column, got "
@@ -248,7 +250,7 @@ def save_grid(path, rows: Sequence[str], cols: Sequence[str],
         ax.set_ylabel(r, fontsize="small")
   if im is not None:
     fig.colorbar(im, ax=axes, shrink=0.6, label="normalised score")
-  return _save(fig, path)
+  return write_figure(fig, path)
 
 
 def save_boxplot(path, rows: Sequence[str], cols: Sequence[str],
@@ -272,7 +274,7 @@ def save_boxplot(path, rows: Sequence[str], cols: Sequence[str],
   Returns:
     The path written.
   """
-  path = _prepare(path)
+  path = output_path(path)
   rows, cols = list(rows), list(cols)
   if not rows or not cols:
     raise SceneError(f"save_boxplot needs at least one row and one column, got "
@@ -318,7 +320,7 @@ def save_boxplot(path, rows: Sequence[str], cols: Sequence[str],
   axes[0].legend(handles=[Patch(facecolor=colours[0], alpha=0.7, label="background"),
                           Patch(facecolor=colours[1], alpha=0.7, label="anomaly")],
                  loc="upper right", fontsize="small")
-  return _save(fig, path)
+  return write_figure(fig, path)
 
 
 def save_curves(path, x, ys: Mapping[str, np.ndarray], xlabel: str = "",
@@ -338,7 +340,7 @@ def save_curves(path, x, ys: Mapping[str, np.ndarray], xlabel: str = "",
   Returns:
     The path written.
   """
-  path = _prepare(path)
+  path = output_path(path)
   fig = Figure(figsize=(6.0, 4.2), layout="constrained")
   ax = fig.subplots()
   any_pos = False
@@ -359,4 +361,4 @@ def save_curves(path, x, ys: Mapping[str, np.ndarray], xlabel: str = "",
     ax.legend(fontsize="small")
   if title:
     ax.set_title(title)
-  return _save(fig, path)
+  return write_figure(fig, path)

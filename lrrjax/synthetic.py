@@ -32,7 +32,7 @@ _MARGIN = 3
 _SIZES = (0, 1, 2, 3)  # 0 = sub-pixel (one mixed pixel)
 
 
-def _smooth_spectra(rng: np.random.Generator, wl: np.ndarray, n: int,
+def smooth_spectra(rng: np.random.Generator, wl: np.ndarray, n: int,
                     n_bumps: int = 4) -> np.ndarray:
   """``(n, B)`` smooth positive spectra: baseline + slope + broad Gaussians."""
   span = wl[-1] - wl[0]
@@ -114,7 +114,7 @@ def make_scene(height: int = 64, width: int = 64, bands: int = 100,
                       f"{n_targets}, {noise_std}")
   rng = np.random.default_rng(seed)
   wl = np.linspace(400.0, 2500.0, bands)
-  e_kb = _smooth_spectra(rng, wl, n_endmembers)
+  e_kb = smooth_spectra(rng, wl, n_endmembers)
   a_hwk = _abundances(rng, height, width, n_endmembers)
   clean = a_hwk @ e_kb  # (H, W, B), rank <= K
 

@@ -132,7 +132,7 @@ def _dictionary_atoms(x_bn: Array, seed: Array, n_clusters: int = 15,
   n = x_bn.shape[1]
   pick = even_sample(n, _min_dim(n, n_sample))
   x_mb = x_bn[:, pick].T.astype(jnp.float32)
-  _, labels = dictionary._kmeans(x_mb, n_clusters, seed, 50)  # pylint: disable=protected-access
+  _, labels = dictionary.kmeans_traceable(x_mb, n_clusters, seed, 50)
   d_m = cluster_typicality(x_mb, labels, n_clusters)
   member_km = labels[None, :] == jnp.arange(n_clusters)[:, None]
   key_km = jnp.where(member_km, d_m[None, :], jnp.inf)

@@ -124,7 +124,7 @@ def make_complex(rng: np.random.Generator, height: int, width: int, bands: int,
     raise ConfigError(f"make_complex: needs >= 64 x 64 pixels, >= 16 bands, >= 2 "
                       f"materials; got {height}x{width}x{bands}, {n_materials}")
   wl = np.linspace(400.0, 2500.0, bands)
-  e_kb = synthetic._smooth_spectra(rng, wl, n_materials).astype(np.float32)  # pylint: disable=protected-access
+  e_kb = synthetic.smooth_spectra(rng, wl, n_materials).astype(np.float32)
   cell = max(8, min(height, width) // 24)
   logits = 3.0 * _fields(rng, height, width, n_materials, cell)
   logits -= logits.max(axis=0, keepdims=True)

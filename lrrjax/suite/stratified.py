@@ -182,7 +182,7 @@ def save_figure(path, records: Sequence[dict], methods: Sequence[str]):
   """stratified.png: Pd vs fill-fraction bin and vs size, per method, at both FARs."""
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
   from lrrjax import plots  # pylint: disable=import-outside-toplevel
-  path = plots._prepare(path)  # pylint: disable=protected-access
+  path = plots.output_path(path)
   strata, cell = _table(records, methods)
   fills = [s for s in strata if s.startswith("fill=") and s != SUBPIXEL]
   sizes = [s for s in strata if s.startswith("size=")]
@@ -202,4 +202,4 @@ def save_figure(path, records: Sequence[dict], methods: Sequence[str]):
       ax.grid(True, alpha=0.3)
   axes[0, 0].legend(fontsize="small")
   fig.suptitle("Detection rate vs fill fraction and size (suite)")
-  return plots._save(fig, path)  # pylint: disable=protected-access
+  return plots.write_figure(fig, path)
