@@ -180,7 +180,8 @@ def _open_npy(path: pathlib.Path):
   shape, dtype = mm.shape, mm.dtype
   h, w, b = shape
   if mm.flags.f_contiguous and not mm.flags.c_contiguous:
-    return shape, dtype, (lambda r0, r1: np.array(mm[r0:r1])), None
+    fortran = mm  # column-major: rows are not contiguous, read through the memmap
+    return shape, dtype, (lambda r0, r1: np.array(fortran[r0:r1])), None
   offset = int(mm.offset)
   del mm
   fh = open(path, "rb")  # pylint: disable=consider-using-with
