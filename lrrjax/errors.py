@@ -15,3 +15,12 @@ class SceneError(LrrjaxError, ValueError):
 
 class ConfigError(LrrjaxError, ValueError):
   """A configuration value is out of range or inconsistent."""
+
+
+def in_scene(err: Exception, name: str, source: str = "") -> Exception:
+  """``err`` with the scene (and its file) named in front of its message, as an
+  error of the same type; ``err`` itself when the message already names either."""
+  msg = str(err)
+  if name in msg or (source and source in msg):
+    return err
+  return type(err)(f"scene {name!r}" + (f" ({source})" if source else "") + f": {msg}")

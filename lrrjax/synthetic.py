@@ -33,7 +33,7 @@ _SIZES = (0, 1, 2, 3)  # 0 = sub-pixel (one mixed pixel)
 
 
 def smooth_spectra(rng: np.random.Generator, wl: np.ndarray, n: int,
-                    n_bumps: int = 4) -> np.ndarray:
+                   n_bumps: int = 4) -> np.ndarray:
   """``(n, B)`` smooth positive spectra: baseline + slope + broad Gaussians."""
   span = wl[-1] - wl[0]
   out = np.empty((n, wl.size))

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from lrrjax import provenance
-from lrrjax.errors import ConfigError, SceneError
+from lrrjax.errors import ConfigError, SceneError, in_scene
 
 ROC3D_KEYS = ("auc_df", "auc_ft", "auc_dt", "auc_td", "auc_bs", "auc_tdbs",
               "auc_odp", "auc_snpr")
@@ -87,7 +87,7 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None,
     scores = np.asarray(detectors.run_method(method, scene, **params),
                         dtype=np.float32)
   except LrrjaxError as e:
-    raise _in_scene(e, scene) from e
+    raise in_scene(e, scene.name, getattr(scene, "source", "")) from e
   seconds = time.perf_counter() - t0
   if scores.shape != scene.cube.shape[:2]:
     raise SceneError(f"method {method!r} returned scores of shape {scores.shape} "
@@ -100,17 +100,8 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None,
     try:
       rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
     except LrrjaxError as e:
-      raise _in_scene(e, scene) from e
+      raise in_scene(e, scene.name, getattr(scene, "source", "")) from e
   return rec, scores
-
-
-def _in_scene(err: Exception, scene) -> Exception:
-  """``err`` with the scene (and its file) named first, unless the message has it."""
-  msg, source = str(err), getattr(scene, "source", "")
-  if scene.name in msg or (source and source in msg):
-    return err
-  return type(err)(f"scene {scene.name!r}" + (f" ({source})" if source else "")
-                   + f": {msg}")
 
 
 def eta(done: int, total: int, t0: float) -> str:

@@ -148,16 +148,6 @@ def parse_size(text: str | int | None) -> int | None:
   return int(value * (unit or (1 << 20)))
 
 
-def in_scene(err: Exception, name: str, source: str = "") -> Exception:
-  """``err`` with the scene named in front of its message (unless it already is)."""
-  msg = str(err)
-  if name in msg or (source and source in msg):
-    return err
-  where = f"scene {name!r}" + (f" ({source})" if source else "")
-  new = type(err)(f"{where}: {msg}")
-  return new
-
-
 def check_params(spec, params: dict[str, Any]) -> None:
   """ConfigError when a method's function cannot take one of `params`."""
   try:

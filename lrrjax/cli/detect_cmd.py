@@ -10,7 +10,7 @@ import numpy as np
 
 from lrrjax import provenance
 from lrrjax.cli import common
-from lrrjax.errors import ConfigError, LrrjaxError, SceneError
+from lrrjax.errors import ConfigError, LrrjaxError, SceneError, in_scene
 
 
 def detect(scene, method: str = common.DEFAULT_METHOD, out: str | os.PathLike | None = None,
@@ -75,7 +75,7 @@ def detect(scene, method: str = common.DEFAULT_METHOD, out: str | os.PathLike | 
       meter.update(h * w)
   except LrrjaxError as e:
     meter.close()
-    raise common.in_scene(e, scene.name, scene.source) from e
+    raise in_scene(e, scene.name, scene.source) from e
   seconds = time.perf_counter() - t0
   if scores.shape != (h, w):
     raise SceneError(f"method {method!r} returned shape {scores.shape}, "
@@ -109,7 +109,7 @@ def detect(scene, method: str = common.DEFAULT_METHOD, out: str | os.PathLike | 
     try:
       rec.update({k: float(v) for k, v in metrics.evaluate(scores, gt).items()})
     except LrrjaxError as e:
-      raise common.in_scene(e, scene.name, scene.source) from e
+      raise in_scene(e, scene.name, scene.source) from e
     pf, pd, _ = metrics.roc_curve(np.asarray(scores).ravel(), gt.ravel())
     plots.save_roc(out / "roc.png", {method: (pf, pd)}, title=scene.name)
     provenance.write_json(out / "metrics.json",
