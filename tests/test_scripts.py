@@ -96,3 +96,23 @@ def test_false_alarm_profile_counts_blocks_and_targets():
   assert fa["background_above_p99"] == 4 and fa["largest_block"] == 3
   assert fa["anomaly_pixels"] == 2 and fa["anomaly_above_p99"] == 1
   assert fa["anomaly_median"] == 2.5
+
+
+def test_kernel_variants_agree_with_the_shipped_strip(tmp_path):
+  """The timed alternatives compute the shipped values (the (n, B) stages to
+  float32 rounding, the box sums to summation order); no timing is checked."""
+  cube = tmp_path / "cube.npy"
+  np.save(cube, synthetic.make_scene(40, 48, 20, n_targets=4, seed=3).cube)
+  out = tmp_path / "kv.json"
+  _script("kernel_variants").main(["--out", str(out), "--cube", str(cube), "--rows", "16",
+                                   "--repeats", "1"])
+  rec = json.loads(out.read_text())["record"]
+  assert rec["pixels"] == 16 * 48
+  assert set(rec["stages_gflops"]) == {"shipped", "pixel_major_2048", "pixel_major_4096",
+                                       "matmul_skeleton"}
+  assert all(d < 1e-4 for d in rec["stages_max_rel_diff"].values())
+  scale = rec["residual_std"] * 19 * 19
+  assert rec["box_max_abs_diff"]["shifted_slices"] <= 1e-5 * scale
+  assert rec["box_max_abs_diff"]["nested_slices"] <= 1e-5 * scale
+  assert rec["box_max_abs_diff"]["summed_area"] <= 1e-3 * scale
+  assert rec["ratio_strip_shipped"] > 0 and len(rec["matmul_gflops_around"]) == 2

@@ -1,0 +1,267 @@
+"""Where the strip time of the shipped LRR-Net+ goes, and what other kernels do.
+
+  python experiments/kernel_variants.py --out results/scaling/kernel_variants.json \
+      [--cube /tmp/lrrjax_scaling/cube_1024_200.npy] [--rows 64]
+
+Issue #9 asks for LRR-Net+ inference within 2x of this machine's matmul rate
+for its FLOP count; :func:`scaling.lrrnet_flop_rate` reports the stages alone
+and the whole strip (stages + per-pixel features). This script times, on the
+same strip (the first ``rows`` rows of the 1024 x 1024 x 200 scaling cube,
+written by :func:`scaling.write_cube` if absent), alternatives that compute
+the same values, so a later attempt starts from measured numbers:
+
+Stages (GFLOP/s of the ``T (6 B K + 4 K^2)`` matmul FLOPs per pixel):
+
+* ``shipped``: :func:`lrrjax.lrr.tiled.apply_frozen_devices` ((B, n) layout,
+  blocks of ``PIXEL_BLOCK`` pixels).
+* ``pixel_major``: the same stages on (n, B) blocks, carrying
+  ``W = X + Y1/mu_t`` and ``Q = W - S`` instead of ``Y1`` and ``S``
+  (``W_{t+1} = X + (mu_t/mu_{t+1}) (W_t - D'_t L_t - S_t)``: one fewer pass
+  over a B x n array per stage); equal to ``shipped`` to float32 rounding.
+* ``matmul_skeleton``: the five products of a stage with one subtraction
+  between them and no shrinkage: not a detector, the floor the dots set.
+
+Box sums of the feature pass (every half-width of ``RINGS`` and
+``WHITE_RINGS`` on the strip's residual E, (B, h, W)): ``reduce_window`` (the
+shipped separable :func:`lrrjax.lrr.score_head._box_sum`), ``shifted_slices``
+(a sum of 2r+1 shifted slices per axis), ``nested_slices`` (each wider sum
+from the previous one plus two slices per step) and ``summed_area`` (a
+summed-area table by blocked triangular matmuls, four corners per box, on the
+band-centred residual); with each one's largest deviation from the shipped
+sums. ``raw_features``: the whole shipped feature pass.
+
+Seconds are the best of ``--repeats`` warm calls; the matmul rate is measured
+before and after (best kept), as in :mod:`scaling`. Nothing here changes the
+package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import scaling  # noqa: E402  pylint: disable=wrong-import-position
+
+HIGHEST = None  # set in main (jax imported lazily, as in scaling.py)
+
+
+def best_seconds(f, repeats: int) -> float:
+  import jax  # pylint: disable=import-outside-toplevel
+  jax.block_until_ready(f())
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(f())
+    times.append(time.perf_counter() - t0)
+  return min(times)
+
+
+def pixel_major_stages(x_nb, ops, block: int = 4096):
+  """The frozen stages on (n, B) pixel blocks in the ``W``/``Q`` form (module
+  docstring); returns ``(S, E)`` as (n, B)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  k = ops.d_bk.shape[-1]
+  c_t = ops.mu / jnp.concatenate([ops.mu[1:], ops.mu[-1:]])
+
+  def step(l, y2, w, q, op):
+    mu = op.mu
+    j = (l + y2 / mu) @ op.svt_kk.T
+    l = (q @ op.d_bk + j - y2 / mu) @ op.inv_kk.T
+    v = w - l @ op.d_bk.T
+    sq = jnp.sum(v * v, axis=1, keepdims=True)
+    nz = sq > 0
+    nrm = jnp.where(nz, jnp.sqrt(jnp.where(nz, sq, 1.0)), 0.0)
+    s = v * (jnp.maximum(nrm - op.tau_s, 0.0) / jnp.where(nz, nrm, 1.0))
+    return l, y2 + mu * (l - j), s, l @ op.d_next_bk.T
+
+  def run(xc):
+    def body(carry, inp):
+      l, y2, w, q = carry
+      op, c = inp
+      l, y2, s, dnl = step(l, y2, w, q, op)
+      w = xc + c * (w - dnl - s)
+      return (l, y2, w, w - s), None
+    z = jnp.zeros((xc.shape[0], k), xc.dtype)
+    head = jax.tree.map(lambda a: a[:-1], (ops, c_t))
+    (l, y2, w, q), _ = jax.lax.scan(body, (z, z, xc, xc), head)
+    _, _, s, dnl = step(l, y2, w, q, jax.tree.map(lambda a: a[-1], ops))
+    return s, xc - dnl
+
+  n, b = x_nb.shape
+  nb = -(-n // block)
+  xb = jnp.pad(x_nb, ((0, nb * block - n), (0, 0))).reshape(nb, block, b)
+  with jax.default_matmul_precision("highest"):
+    s, e = jax.lax.map(run, xb)
+  return s.reshape(-1, b)[:n], e.reshape(-1, b)[:n]
+
+
+def matmul_skeleton(x_bn, ops, block: int = 2048):
+  """The five products of each stage on (B, n) blocks, almost nothing else."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  b, n = x_bn.shape
+  k = ops.d_bk.shape[-1]
+  nb = -(-n // block)
+  xb = jnp.pad(x_bn, ((0, 0), (0, nb * block - n))).reshape(b, nb, block).transpose(1, 0, 2)
+
+  def run(xc):
+    def body(c, op):
+      l, s = c
+      j = op.svt_kk @ l
+      l = op.inv_kk @ (op.d_bk.T @ (xc - s) + j)
+      return (l, 0.5 * (op.d_bk @ l) + 0.1 * (op.d_next_bk @ l)), None
+    (_, s), _ = jax.lax.scan(body, (jnp.zeros((k, block)), jnp.zeros((b, block))), ops)
+    return s
+
+  with jax.default_matmul_precision("highest"):
+    return jax.lax.map(run, xb)
+
+
+def box_variants(radii):
+  """name -> f(e_bhw) returning the stacked box sums (len(radii), B, h, W)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import score_head  # pylint: disable=import-outside-toplevel
+  big = max(radii)
+
+  def shifted(x, r, axis):
+    n = x.shape[axis]
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (r, r)
+    xp = jnp.pad(x, pad)
+    return sum(jax.lax.slice_in_dim(xp, d, d + n, axis=axis) for d in range(2 * r + 1))
+
+  def nested(x, rs, axis):
+    n = x.shape[axis]
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (big, big)
+    xp = jnp.pad(x, pad)
+    sl = lambda d: jax.lax.slice_in_dim(xp, big + d, big + d + n, axis=axis)  # noqa: E731
+    out, acc, cur = {}, sl(0), 0
+    for r in sorted(rs):
+      for d in range(cur + 1, r + 1):
+        acc = acc + sl(-d) + sl(d)
+      out[r], cur = acc, r
+    return out
+
+  def prefix(x, axis, block=32):
+    x = jnp.moveaxis(x, axis, -1)
+    n = x.shape[-1]
+    m = -(-n // block)
+    xb = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, m * block - n)]).reshape(
+        x.shape[:-1] + (m, block))
+    within = jnp.matmul(xb, jnp.triu(jnp.ones((block, block), x.dtype)), precision=HIGHEST)
+    carry = jnp.matmul(within[..., -1], jnp.triu(jnp.ones((m, m), x.dtype), 1),
+                       precision=HIGHEST)
+    out = (within + carry[..., None]).reshape(x.shape[:-1] + (m * block,))[..., :n]
+    return jnp.moveaxis(out, -1, axis)
+
+  def summed_area(x):
+    _, h, w = x.shape
+    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+    sat = prefix(prefix(jnp.pad(x - mean, ((0, 0), (big + 1, big), (big + 1, big))), 2), 1)
+    ones = jnp.ones((1, h, w), x.dtype)
+    out = []
+    for r in radii:
+      lo, hi = big - r, big + r + 1
+      corner = lambda i, j: sat[:, i:i + h, j:j + w]  # noqa: E731
+      out.append(corner(hi, hi) - corner(lo, hi) - corner(hi, lo) + corner(lo, lo)
+                 + mean * score_head._box_sum(ones, r))  # pylint: disable=protected-access
+    return jnp.stack(out)
+
+  return {
+      "reduce_window": lambda x: jnp.stack(
+          [score_head._box_sum(x, r) for r in radii]),  # pylint: disable=protected-access
+      "shifted_slices": lambda x: jnp.stack([shifted(shifted(x, r, 1), r, 2) for r in radii]),
+      "nested_slices": lambda x: jnp.stack(
+          [nested(nested(x, radii, 1)[r], (r,), 2)[r] for r in radii]),
+      "summed_area": summed_area,
+  }
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--out", type=pathlib.Path, required=True)
+  p.add_argument("--cube", type=pathlib.Path,
+                 default=pathlib.Path("/tmp/lrrjax_scaling/cube_1024_200.npy"))
+  p.add_argument("--rows", type=int, default=64)
+  p.add_argument("--repeats", type=int, default=5)
+  args = p.parse_args(argv)
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lrrjax import provenance  # pylint: disable=import-outside-toplevel
+  from lrrjax.io import stream  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import general, tiled  # pylint: disable=import-outside-toplevel
+  global HIGHEST  # pylint: disable=global-statement
+  HIGHEST = jax.lax.Precision.HIGHEST
+  if not args.cube.exists():
+    args.cube.parent.mkdir(parents=True, exist_ok=True)
+    scaling.write_cube(args.cube, 1024, 200)
+  arr = np.load(args.cube, mmap_mode="r")
+  h, w, b = arr.shape
+  strip = np.ascontiguousarray(arr[:args.rows], dtype=np.float32)
+  stats = stream.stream_stats(arr, 256, covariance=False, noise_rows=tiled.noise_rows(h, w))
+  state = tiled.fit(stats)
+  t, _, k = state.ops.d_bk.shape
+  ops = jax.tree.map(jnp.asarray, state.ops)
+  x_bn = jnp.asarray((strip.reshape(-1, b) - state.lo) / state.span).T * state.omega_b[:, None]
+  x_nb = jnp.asarray(x_bn.T)
+  n = x_bn.shape[1]
+  flops = t * (6 * b * k + 4 * k * k) * n
+  rate0 = scaling.matmul_gflops()
+
+  shipped = jax.jit(tiled.apply_frozen_devices)
+  s_ref, e_ref = shipped(x_bn, ops)
+  stages = {"shipped": (shipped, (x_bn, ops))}
+  for blk in (2048, 4096):
+    stages[f"pixel_major_{blk}"] = (jax.jit(lambda x, o, blk=blk: pixel_major_stages(x, o, blk)),
+                                    (x_nb, ops))
+  stages["matmul_skeleton"] = (jax.jit(matmul_skeleton), (x_bn, ops))
+  rec = {"strip": f"{args.rows} x {w} x {b}", "pixels": n, "stages": int(t), "atoms": int(k),
+         "matmul_flops": flops, "stages_gflops": {}, "stages_max_rel_diff": {}}
+  for name, (f, fargs) in stages.items():
+    sec = best_seconds(lambda f=f, fargs=fargs: f(*fargs), args.repeats)
+    rec["stages_gflops"][name] = flops / sec / 1e9
+    if name.startswith("pixel_major"):
+      s1, e1 = f(*fargs)
+      rec["stages_max_rel_diff"][name] = max(
+          float(jnp.max(jnp.abs(s1.T - s_ref)) / jnp.max(jnp.abs(s_ref))),
+          float(jnp.max(jnp.abs(e1.T - e_ref)) / jnp.max(jnp.abs(e_ref))))
+
+  radii = tuple(sorted({r for ring in general.RINGS + general.WHITE_RINGS for r in ring}))
+  e_bhw = e_ref.reshape(b, args.rows, w)
+  rec["box_radii"] = list(radii)
+  rec["box_seconds"], rec["box_max_abs_diff"] = {}, {}
+  ref = None
+  for name, f in box_variants(radii).items():
+    g = jax.jit(f)
+    out = g(e_bhw)
+    ref = out if ref is None else ref
+    rec["box_seconds"][name] = best_seconds(lambda g=g: g(e_bhw), args.repeats)
+    rec["box_max_abs_diff"][name] = float(jnp.max(jnp.abs(out - ref)))
+  rec["residual_std"] = float(jnp.std(e_ref))
+  raw = jax.jit(general.raw_features, static_argnums=(3, 4))
+  noise = jnp.asarray(state.noise_b)
+  rec["raw_features_seconds"] = best_seconds(
+      lambda: raw(s_ref, e_ref, noise, args.rows, w), args.repeats)
+  rec["strip_seconds"] = best_seconds(lambda: tiled.score(state, strip), args.repeats)
+  rate1 = scaling.matmul_gflops()
+  rec["matmul_gflops_around"] = [rate0, rate1]
+  rate = max(rate0, rate1)
+  rec["ratio_to_matmul"] = {name: rate / g for name, g in rec["stages_gflops"].items()}
+  rec["ratio_strip_shipped"] = rate / (flops / rec["strip_seconds"] / 1e9)
+  provenance.write_json(args.out, {"record": rec, "provenance": provenance.record(
+      config={"cube": str(args.cube), "rows": args.rows, "repeats": args.repeats})})
+  print(json.dumps(rec, indent=1))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
