@@ -41,7 +41,6 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -49,17 +48,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import scaling  # noqa: E402  pylint: disable=wrong-import-position
 
 HIGHEST = None  # set in main (jax imported lazily, as in scaling.py)
-
-
-def best_seconds(f, repeats: int) -> float:
-  import jax  # pylint: disable=import-outside-toplevel
-  jax.block_until_ready(f())
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(f())
-    times.append(time.perf_counter() - t0)
-  return min(times)
 
 
 def pixel_major_stages(x_nb, ops, block: int = 4096):
@@ -227,7 +215,7 @@ def main(argv=None) -> int:
   rec = {"strip": f"{args.rows} x {w} x {b}", "pixels": n, "stages": int(t), "atoms": int(k),
          "matmul_flops": flops, "stages_gflops": {}, "stages_max_rel_diff": {}}
   for name, (f, fargs) in stages.items():
-    sec = best_seconds(lambda f=f, fargs=fargs: f(*fargs), args.repeats)
+    sec = scaling.best_seconds(lambda f=f, fargs=fargs: f(*fargs), args.repeats)
     rec["stages_gflops"][name] = flops / sec / 1e9
     if name.startswith("pixel_major"):
       s1, e1 = f(*fargs)
@@ -244,14 +232,14 @@ def main(argv=None) -> int:
     g = jax.jit(f)
     out = g(e_bhw)
     ref = out if ref is None else ref
-    rec["box_seconds"][name] = best_seconds(lambda g=g: g(e_bhw), args.repeats)
+    rec["box_seconds"][name] = scaling.best_seconds(lambda g=g: g(e_bhw), args.repeats)
     rec["box_max_abs_diff"][name] = float(jnp.max(jnp.abs(out - ref)))
   rec["residual_std"] = float(jnp.std(e_ref))
   raw = jax.jit(general.raw_features, static_argnums=(3, 4))
   noise = jnp.asarray(state.noise_b)
-  rec["raw_features_seconds"] = best_seconds(
+  rec["raw_features_seconds"] = scaling.best_seconds(
       lambda: raw(s_ref, e_ref, noise, args.rows, w), args.repeats)
-  rec["strip_seconds"] = best_seconds(lambda: tiled.score(state, strip), args.repeats)
+  rec["strip_seconds"] = scaling.best_seconds(lambda: tiled.score(state, strip), args.repeats)
   rate1 = scaling.matmul_gflops()
   rec["matmul_gflops_around"] = [rate0, rate1]
   rate = max(rate0, rate1)

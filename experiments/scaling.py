@@ -107,6 +107,19 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+def best_seconds(f, repeats: int) -> float:
+  """Best wall seconds of ``repeats`` warm calls of ``f`` (one call first, to
+  compile; results waited for with ``jax.block_until_ready``)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  jax.block_until_ready(f())
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(f())
+    times.append(time.perf_counter() - t0)
+  return min(times)
+
+
 def lrrnet_flop_rate(cube: pathlib.Path, rows: int = 64, repeats: int = 3) -> dict:
   """In-process FLOP rate of the shipped LRR-Net+ on one strip of ``cube`` (.npy).
 
@@ -128,15 +141,7 @@ def lrrnet_flop_rate(cube: pathlib.Path, rows: int = 64, repeats: int = 3) -> di
   ops = jax.tree.map(jnp.asarray, state.ops)
   x_bn = jnp.asarray((strip.reshape(-1, b) - state.lo) / state.span).T * state.omega_b[:, None]
   stages = jax.jit(tiled.apply_frozen_devices)  # as the strips run them (pixel blocks)
-
-  def best(f):
-    jax.block_until_ready(f())
-    times = []
-    for _ in range(repeats):
-      t0 = time.perf_counter()
-      jax.block_until_ready(f())
-      times.append(time.perf_counter() - t0)
-    return min(times)
+  best = lambda f: best_seconds(f, repeats)  # noqa: E731
 
   # the machine is shared: the matmul rate is measured around the strip timings
   # (best of both), so the ratio compares rates taken under the same load
