@@ -12,23 +12,24 @@ the same values, so a later attempt starts from measured numbers:
 
 Stages (GFLOP/s of the ``T (6 B K + 4 K^2)`` matmul FLOPs per pixel):
 
-* ``shipped``: :func:`lrrjax.lrr.tiled.apply_frozen_devices` ((B, n) layout,
-  blocks of ``PIXEL_BLOCK`` pixels).
-* ``pixel_major``: the same stages on (n, B) blocks, carrying
-  ``W = X + Y1/mu_t`` and ``Q = W - S`` instead of ``Y1`` and ``S``
-  (``W_{t+1} = X + (mu_t/mu_{t+1}) (W_t - D'_t L_t - S_t)``: one fewer pass
-  over a B x n array per stage); equal to ``shipped`` to float32 rounding.
+* ``shipped``: :func:`lrrjax.lrr.tiled.apply_frozen_devices` ((n, B) blocks of
+  ``PIXEL_BLOCK`` pixels carrying ``W = X + Y1/mu_t`` and ``Q = W - S``);
+  ``shipped_2048``: the same with 2048-pixel blocks.
+* ``y1_form_2048``: the stages as parameter version 1 ran them ((B, n) blocks
+  of 2048 pixels carrying ``Y1`` and ``S``: one more pass over a B x n array
+  per stage); equal to ``shipped`` to float32 rounding.
 * ``matmul_skeleton``: the five products of a stage with one subtraction
   between them and no shrinkage: not a detector, the floor the dots set.
 
 Box sums of the feature pass (every half-width of ``RINGS`` and
-``WHITE_RINGS`` on the strip's residual E, (B, h, W)): ``reduce_window`` (the
+``WHITE_RINGS`` on the strip's residual E, (h, W, B)): ``reduce_window`` (the
 shipped separable :func:`lrrjax.lrr.score_head._box_sum`), ``shifted_slices``
 (a sum of 2r+1 shifted slices per axis), ``nested_slices`` (each wider sum
 from the previous one plus two slices per step) and ``summed_area`` (a
 summed-area table by blocked triangular matmuls, four corners per box, on the
 band-centred residual); with each one's largest deviation from the shipped
-sums. ``raw_features``: the whole shipped feature pass.
+sums. ``raw_features``: the whole shipped feature pass; ``strip_seconds``: a
+whole strip as the tiled detector runs it (stages and features).
 
 Seconds are the best of ``--repeats`` warm calls; the matmul rate is measured
 before and after (best kept), as in :mod:`scaling`. Nothing here changes the
@@ -50,44 +51,29 @@ import scaling  # noqa: E402  pylint: disable=wrong-import-position
 HIGHEST = None  # set in main (jax imported lazily, as in scaling.py)
 
 
-def pixel_major_stages(x_nb, ops, block: int = 4096):
-  """The frozen stages on (n, B) pixel blocks in the ``W``/``Q`` form (module
-  docstring); returns ``(S, E)`` as (n, B)."""
+def y1_stages(x_bn, ops, block: int = 2048):
+  """The frozen stages as parameter version 1 ran them: (B, n) blocks carrying
+  ``Y1`` and ``S`` (:func:`lrrjax.lrr.tiled.frozen_unroll`'s own steps);
+  returns ``(S, E)`` as (B, n)."""
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  k = ops.d_bk.shape[-1]
-  c_t = ops.mu / jnp.concatenate([ops.mu[1:], ops.mu[-1:]])
-
-  def step(l, y2, w, q, op):
-    mu = op.mu
-    j = (l + y2 / mu) @ op.svt_kk.T
-    l = (q @ op.d_bk + j - y2 / mu) @ op.inv_kk.T
-    v = w - l @ op.d_bk.T
-    sq = jnp.sum(v * v, axis=1, keepdims=True)
-    nz = sq > 0
-    nrm = jnp.where(nz, jnp.sqrt(jnp.where(nz, sq, 1.0)), 0.0)
-    s = v * (jnp.maximum(nrm - op.tau_s, 0.0) / jnp.where(nz, nrm, 1.0))
-    return l, y2 + mu * (l - j), s, l @ op.d_next_bk.T
+  from lrrjax.lrr import tiled  # pylint: disable=import-outside-toplevel
+  # pylint: disable=protected-access
+  b, n = x_bn.shape
+  nb = -(-n // block)
+  xb = jnp.pad(x_bn, ((0, 0), (0, nb * block - n))).reshape(b, nb, block).transpose(1, 0, 2)
 
   def run(xc):
-    def body(carry, inp):
-      l, y2, w, q = carry
-      op, c = inp
-      l, y2, s, dnl = step(l, y2, w, q, op)
-      w = xc + c * (w - dnl - s)
-      return (l, y2, w, w - s), None
-    z = jnp.zeros((xc.shape[0], k), xc.dtype)
-    head = jax.tree.map(lambda a: a[:-1], (ops, c_t))
-    (l, y2, w, q), _ = jax.lax.scan(body, (z, z, xc, xc), head)
-    _, _, s, dnl = step(l, y2, w, q, jax.tree.map(lambda a: a[-1], ops))
-    return s, xc - dnl
+    def body(st, op):
+      j_kn, l_kn, s_bn = tiled._l_and_s(st, xc, op)
+      return tiled._close(st, xc, j_kn, l_kn, s_bn, op.d_next_bk, op.mu), None
+    st, _ = jax.lax.scan(body, tiled._zero_state(xc, ops.d_bk.shape[-1]), ops)
+    return st.s_bn, xc - ops.d_next_bk[-1] @ st.l_kn
 
-  n, b = x_nb.shape
-  nb = -(-n // block)
-  xb = jnp.pad(x_nb, ((0, nb * block - n), (0, 0))).reshape(nb, block, b)
   with jax.default_matmul_precision("highest"):
     s, e = jax.lax.map(run, xb)
-  return s.reshape(-1, b)[:n], e.reshape(-1, b)[:n]
+  unblock = lambda a: a.transpose(1, 0, 2).reshape(b, nb * block)[:, :n]  # noqa: E731
+  return unblock(s), unblock(e)
 
 
 def matmul_skeleton(x_bn, ops, block: int = 2048):
@@ -113,7 +99,7 @@ def matmul_skeleton(x_bn, ops, block: int = 2048):
 
 
 def box_variants(radii):
-  """name -> f(e_bhw) returning the stacked box sums (len(radii), B, h, W)."""
+  """name -> f(e_hwb) returning the stacked box sums (len(radii), h, W, B)."""
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import score_head  # pylint: disable=import-outside-toplevel
@@ -152,14 +138,14 @@ def box_variants(radii):
     return jnp.moveaxis(out, -1, axis)
 
   def summed_area(x):
-    _, h, w = x.shape
-    mean = jnp.mean(x, axis=(1, 2), keepdims=True)
-    sat = prefix(prefix(jnp.pad(x - mean, ((0, 0), (big + 1, big), (big + 1, big))), 2), 1)
-    ones = jnp.ones((1, h, w), x.dtype)
+    h, w, _ = x.shape
+    mean = jnp.mean(x, axis=(0, 1), keepdims=True)
+    sat = prefix(prefix(jnp.pad(x - mean, ((big + 1, big), (big + 1, big), (0, 0))), 1), 0)
+    ones = jnp.ones((h, w, 1), x.dtype)
     out = []
     for r in radii:
       lo, hi = big - r, big + r + 1
-      corner = lambda i, j: sat[:, i:i + h, j:j + w]  # noqa: E731
+      corner = lambda i, j: sat[i:i + h, j:j + w]  # noqa: E731
       out.append(corner(hi, hi) - corner(lo, hi) - corner(hi, lo) + corner(lo, lo)
                  + mean * score_head._box_sum(ones, r))  # pylint: disable=protected-access
     return jnp.stack(out)
@@ -167,9 +153,9 @@ def box_variants(radii):
   return {
       "reduce_window": lambda x: jnp.stack(
           [score_head._box_sum(x, r) for r in radii]),  # pylint: disable=protected-access
-      "shifted_slices": lambda x: jnp.stack([shifted(shifted(x, r, 1), r, 2) for r in radii]),
+      "shifted_slices": lambda x: jnp.stack([shifted(shifted(x, r, 0), r, 1) for r in radii]),
       "nested_slices": lambda x: jnp.stack(
-          [nested(nested(x, radii, 1)[r], (r,), 2)[r] for r in radii]),
+          [nested(nested(x, radii, 0)[r], (r,), 1)[r] for r in radii]),
       "summed_area": summed_area,
   }
 
@@ -199,40 +185,40 @@ def main(argv=None) -> int:
   state = tiled.fit(stats)
   t, _, k = state.ops.d_bk.shape
   ops = jax.tree.map(jnp.asarray, state.ops)
-  x_bn = jnp.asarray((strip.reshape(-1, b) - state.lo) / state.span).T * state.omega_b[:, None]
-  x_nb = jnp.asarray(x_bn.T)
-  n = x_bn.shape[1]
+  x_nb = jnp.asarray((strip.reshape(-1, b) - state.lo) / state.span) * state.omega_b
+  x_bn = jnp.asarray(x_nb.T)
+  n = x_nb.shape[0]
   flops = t * (6 * b * k + 4 * k * k) * n
   rate0 = scaling.matmul_gflops()
 
   shipped = jax.jit(tiled.apply_frozen_devices)
-  s_ref, e_ref = shipped(x_bn, ops)
-  stages = {"shipped": (shipped, (x_bn, ops))}
-  for blk in (2048, 4096):
-    stages[f"pixel_major_{blk}"] = (jax.jit(lambda x, o, blk=blk: pixel_major_stages(x, o, blk)),
-                                    (x_nb, ops))
-  stages["matmul_skeleton"] = (jax.jit(matmul_skeleton), (x_bn, ops))
+  s_ref, e_ref = shipped(x_nb, ops)
+  stages = {"shipped": (shipped, (x_nb, ops), False),
+            "shipped_2048": (jax.jit(lambda x, o: tiled.apply_frozen_devices(x, o, block=2048)),
+                             (x_nb, ops), False),
+            "y1_form_2048": (jax.jit(y1_stages), (x_bn, ops), True),
+            "matmul_skeleton": (jax.jit(matmul_skeleton), (x_bn, ops), None)}
   rec = {"strip": f"{args.rows} x {w} x {b}", "pixels": n, "stages": int(t), "atoms": int(k),
          "matmul_flops": flops, "stages_gflops": {}, "stages_max_rel_diff": {}}
-  for name, (f, fargs) in stages.items():
+  for name, (f, fargs, transposed) in stages.items():
     sec = scaling.best_seconds(lambda f=f, fargs=fargs: f(*fargs), args.repeats)
     rec["stages_gflops"][name] = flops / sec / 1e9
-    if name.startswith("pixel_major"):
-      s1, e1 = f(*fargs)
+    if transposed is not None:
+      s1, e1 = (a.T if transposed else a for a in f(*fargs))
       rec["stages_max_rel_diff"][name] = max(
-          float(jnp.max(jnp.abs(s1.T - s_ref)) / jnp.max(jnp.abs(s_ref))),
-          float(jnp.max(jnp.abs(e1.T - e_ref)) / jnp.max(jnp.abs(e_ref))))
+          float(jnp.max(jnp.abs(s1 - s_ref)) / jnp.max(jnp.abs(s_ref))),
+          float(jnp.max(jnp.abs(e1 - e_ref)) / jnp.max(jnp.abs(e_ref))))
 
   radii = tuple(sorted({r for ring in general.RINGS + general.WHITE_RINGS for r in ring}))
-  e_bhw = e_ref.reshape(b, args.rows, w)
+  e_hwb = e_ref.reshape(args.rows, w, b)
   rec["box_radii"] = list(radii)
   rec["box_seconds"], rec["box_max_abs_diff"] = {}, {}
   ref = None
   for name, f in box_variants(radii).items():
     g = jax.jit(f)
-    out = g(e_bhw)
+    out = g(e_hwb)
     ref = out if ref is None else ref
-    rec["box_seconds"][name] = scaling.best_seconds(lambda g=g: g(e_bhw), args.repeats)
+    rec["box_seconds"][name] = scaling.best_seconds(lambda g=g: g(e_hwb), args.repeats)
     rec["box_max_abs_diff"][name] = float(jnp.max(jnp.abs(out - ref)))
   rec["residual_std"] = float(jnp.std(e_ref))
   raw = jax.jit(general.raw_features, static_argnums=(3, 4))

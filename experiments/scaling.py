@@ -139,14 +139,14 @@ def lrrnet_flop_rate(cube: pathlib.Path, rows: int = 64, repeats: int = 3) -> di
   state = tiled.fit(stats)
   t, _, k = state.ops.d_bk.shape
   ops = jax.tree.map(jnp.asarray, state.ops)
-  x_bn = jnp.asarray((strip.reshape(-1, b) - state.lo) / state.span).T * state.omega_b[:, None]
+  x_nb = jnp.asarray((strip.reshape(-1, b) - state.lo) / state.span) * state.omega_b
   stages = jax.jit(tiled.apply_frozen_devices)  # as the strips run them (pixel blocks)
   best = lambda f: best_seconds(f, repeats)  # noqa: E731
 
   # the machine is shared: the matmul rate is measured around the strip timings
   # (best of both), so the ratio compares rates taken under the same load
   rate0 = matmul_gflops()
-  s_stages = best(lambda: stages(x_bn, ops))
+  s_stages = best(lambda: stages(x_nb, ops))
   s_strip = best(lambda: tiled.score(state, strip))
   rate1 = matmul_gflops()
   n = rows * w

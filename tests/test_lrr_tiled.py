@@ -46,14 +46,15 @@ def test_frozen_stages_are_per_pixel(data_dir):
   model, ctx, x_bn, _, _ = _weighted(_crop(data_dir))
   params = model.stage_params(general.spectral_norm(x_bn), x_bn.shape[1])
   st, ops = tiled.frozen_unroll(x_bn, x_bn[:, ctx.atoms_k], params, outlier_k=model.outlier_k)
-  s_all, e_all = tiled.apply_frozen(x_bn, ops)
+  x_nb = x_bn.T
+  s_all, e_all = tiled.apply_frozen(x_nb, ops)  # pixel-major, the scaled (W, Q) form
   scale = float(jnp.abs(st.s_bn).max())
-  np.testing.assert_allclose(s_all, st.s_bn, atol=1e-4 * scale)
-  np.testing.assert_allclose(e_all, x_bn - st.d_bk @ st.l_kn, atol=1e-4 * scale)
-  pick = np.random.default_rng(0).permutation(x_bn.shape[1])[:97]
-  s_sub, e_sub = tiled.apply_frozen(x_bn[:, pick], ops)
-  np.testing.assert_allclose(s_sub, s_all[:, pick], atol=1e-5 * scale)
-  np.testing.assert_allclose(e_sub, e_all[:, pick], atol=1e-5 * scale)
+  np.testing.assert_allclose(s_all, st.s_bn.T, atol=1e-4 * scale)
+  np.testing.assert_allclose(e_all, (x_bn - st.d_bk @ st.l_kn).T, atol=1e-4 * scale)
+  pick = np.random.default_rng(0).permutation(x_nb.shape[0])[:97]
+  s_sub, e_sub = tiled.apply_frozen(x_nb[pick], ops)
+  np.testing.assert_allclose(s_sub, s_all[pick], atol=1e-5 * scale)
+  np.testing.assert_allclose(e_sub, e_all[pick], atol=1e-5 * scale)
 
 
 def test_strips_equal_the_whole_scene_when_the_sample_holds_every_pixel(tmp_path, data_dir):
@@ -66,7 +67,7 @@ def test_strips_equal_the_whole_scene_when_the_sample_holds_every_pixel(tmp_path
     got, _, info = streaming.detect_tiled(lz, spec, detectors.resolve_params(spec, {}),
                                           tmp_path, 30)
     got = np.array(got)
-  assert info["tiles"] == 4 and info["halo"] == 9
+  assert info["tiles"] == 4 and info["halo"] == 7
   np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
   assert sorted(os.listdir(tmp_path)) == ["c.npy", "scores.npy"]  # raw maps removed
 
@@ -147,7 +148,7 @@ sc = synthetic.make_scene(30, 28, 20, n_targets=4, seed=5)
 stats = stream.stream_stats(sc.cube, 8, covariance=False, noise_rows=tiled.noise_rows(30, 28))
 state = tiled.fit(stats)
 ops = jax.tree.map(jax.numpy.asarray, state.ops)
-x = jax.numpy.asarray(np.random.default_rng(0).random((20, 840), np.float32))
+x = jax.numpy.asarray(np.random.default_rng(0).random((840, 20), np.float32))
 one = jax.jit(lambda x: tiled.apply_frozen_blocked(x, ops, 128))(x)
 two = jax.jit(lambda x: tiled.apply_frozen_devices(x, ops, block=128))(x)
 for a, b in zip(one, two):

@@ -124,7 +124,7 @@ class GeneralLRRNet(nnx.Module):
                            learn_dictionary=True, outlier_k=self.outlier_k,
                            fast_median=True)
     e_bn = x_bn - state.d_bk @ state.l_kn
-    phi = features(state.s_bn, e_bn, ctx.noise_b, h, w)
+    phi = features(state.s_bn.T, e_bn.T, ctx.noise_b, h, w)
     return GeneralOutput(head(self.head_params(), phi), state.s_bn, e_bn, phi, x_bn)
 
 

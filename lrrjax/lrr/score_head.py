@@ -4,8 +4,9 @@ combination.
 
 Features (:func:`features`): ``log(1 + ||s_i|| / m)``, ``log(||e_i|| / m)`` with
 ``e = X - D L`` and ``m = median ||e_i||``, its noise-whitened version, the local
-contrast of the residual at the dual windows of ``RINGS`` (and of the whitened
-residual at ``WHITE_RINGS``), white top-hats of the residual map at ``TOPHATS``.
+contrast of the residual at the dual windows of ``RINGS`` (none since parameter
+version 2) and of the whitened residual at ``WHITE_RINGS``, white top-hats of the
+residual map at ``TOPHATS``.
 Score (:func:`head`): ``z = softplus(a) . phi``. Each raw value depends only on
 a pixel's window, so strips with a halo give the whole scene's values
 (:mod:`lrrjax.lrr.tiled`).
@@ -23,24 +24,29 @@ from lrrjax.lrr.scene import band_weights
 
 Array = jax.Array
 
-# (inner half-width, outer half-width): dual windows 3/9, 5/15 and 9/19
-RINGS = ((1, 4), (2, 7), (4, 9))
-WHITE_RINGS = ((2, 7),)   # the same on the noise-whitened residual
+# (inner half-width, outer half-width) of the dual windows. Parameter version 1
+# had plain rings 3/9, 5/15 and 9/19 as well; the head trained on all 14 scenes
+# gave them weights < 0.012 and leaving them out changed no LOSO AUC (BUILD_NOTES
+# "Later ablations"), while their box sums cost ~60 % of the feature pass.
+RINGS = ()
+WHITE_RINGS = ((2, 7),)   # on the noise-whitened residual
 TOPHATS = (2, 5, 8)       # half-widths of the square openings: 5x5, 11x11, 17x17
 N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS)
 
 
-def _box_sum(x_chw: Array, r: int) -> Array:
-  """Sum over the (2r+1) x (2r+1) window centred on each pixel (zero outside).
+def _box_sum(x_hwc: Array, r: int) -> Array:
+  """Sum over the (2r+1) x (2r+1) window centred on each pixel (zero outside),
+  (H, W, C).
 
   Separable: a (2r+1)-tap sum along rows, then along columns (O(r) per pixel;
-  ``jnp.cumsum`` lowers to a quadratic reduce_window on XLA:CPU).
+  ``jnp.cumsum`` lowers to a quadratic reduce_window on XLA:CPU; shifted-slice
+  sums and summed-area tables were slower, ``experiments/kernel_variants.py``).
   """
   k = 2 * r + 1
+  pad = ((r, r), (0, 0), (0, 0))
+  s = jax.lax.reduce_window(x_hwc, 0.0, jax.lax.add, (k, 1, 1), (1, 1, 1), pad)
   pad = ((0, 0), (r, r), (0, 0))
-  s = jax.lax.reduce_window(x_chw, 0.0, jax.lax.add, (1, k, 1), (1, 1, 1), pad)
-  pad = ((0, 0), (0, 0), (r, r))
-  return jax.lax.reduce_window(s, 0.0, jax.lax.add, (1, 1, k), (1, 1, 1), pad)
+  return jax.lax.reduce_window(s, 0.0, jax.lax.add, (1, k, 1), (1, 1, 1), pad)
 
 
 def _window_count(n: int, r: int) -> Array:
@@ -56,12 +62,12 @@ def _ring_count(h: int, w: int, inner: int, outer: int) -> Array:
   return jnp.maximum(cnt, 1.0)
 
 
-def ring_mean(x_bhw: Array, inner: int, outer: int) -> Array:
+def ring_mean(x_hwb: Array, inner: int, outer: int) -> Array:
   """Mean over the dual-window ring (outer square minus inner square) of each
-  pixel, counting only pixels inside the image; (B, H, W)."""
-  _, h, w = x_bhw.shape
-  num = _box_sum(x_bhw, outer) - _box_sum(x_bhw, inner)
-  return num / _ring_count(h, w, inner, outer)
+  pixel, counting only pixels inside the image; (H, W, B)."""
+  h, w, _ = x_hwb.shape
+  num = _box_sum(x_hwb, outer) - _box_sum(x_hwb, inner)
+  return num / _ring_count(h, w, inner, outer)[:, :, None]
 
 
 def grey_opening(f_hw: Array, r: int) -> Array:
@@ -75,8 +81,9 @@ N_RAW = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
 TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
 
 
-def raw_features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
-  """The per-pixel norms the features are made of, (N_RAW, N).
+def raw_features(s_nb: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
+  """The per-pixel norms the features are made of, (N_RAW, N), from pixel-major
+  ``S`` and ``E`` (N, B), pixels in raster order.
 
   ``||s_i||``, ``||e_i||``, ``||e_i omega||`` (``omega = band_weights(sigma, 1)``:
   1 / sigma relative to the median, floored, 0 for dead bands), then for each
@@ -85,26 +92,24 @@ def raw_features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Ar
   depends only on the pixel's own window (at most ``max(RINGS outer)`` rows
   away), so strips with that halo give the same values as the whole scene.
   """
-  b = e_bn.shape[0]
-  norm = lambda v_bn: prox.safe_norm(v_bn, axis=0)[0]  # noqa: E731
+  b = e_nb.shape[1]
+  norm = lambda v_nb: prox.safe_norm(v_nb, axis=-1)[:, 0]  # noqa: E731
   # 1 / sigma_b with sigma_b floored at 0.1 median sigma, as in band_weights:
   # near-constant bands (sigma ~1e-12 on abu-beach-2) would otherwise dominate.
   inv_b = band_weights(noise_b, 1.0)
-  ew_bn = e_bn * inv_b[:, None]
 
   # Box sums once per distinct half-width; the whitened ring mean is the ring
   # mean scaled per band (a box sum commutes with a per-band factor).
-  e_bhw = e_bn.reshape(b, h, w)
-  boxes = {r: _box_sum(e_bhw, r) for r in sorted({r for ring in RINGS + WHITE_RINGS
+  e_hwb = e_nb.reshape(h, w, b)
+  boxes = {r: _box_sum(e_hwb, r) for r in sorted({r for ring in RINGS + WHITE_RINGS
                                                   for r in ring})}
 
   def ring(inner, outer):
-    return (boxes[outer] - boxes[inner]) / _ring_count(h, w, inner, outer)
+    return (boxes[outer] - boxes[inner]) / _ring_count(h, w, inner, outer)[:, :, None]
 
-  raw = [norm(s_bn), norm(e_bn), norm(ew_bn)]
-  raw += [norm((e_bhw - ring(i, o)).reshape(b, -1)) for i, o in RINGS]
-  raw += [norm((inv_b[:, None, None] * (e_bhw - ring(i, o))).reshape(b, -1))
-          for i, o in WHITE_RINGS]
+  raw = [norm(s_nb), norm(e_nb), norm(e_nb * inv_b)]
+  raw += [norm((e_hwb - ring(i, o)).reshape(-1, b)) for i, o in RINGS]
+  raw += [norm((inv_b * (e_hwb - ring(i, o))).reshape(-1, b)) for i, o in WHITE_RINGS]
   return jnp.stack(raw)
 
 
@@ -138,8 +143,9 @@ def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
   return jnp.concatenate([jnp.log1p(raw_fn[:1] / med[:1]), rel, jnp.stack(tops)])
 
 
-def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
-  """Scale-free per-pixel features (F, N) of the LRR result ``S``, ``E = X - D L``.
+def features(s_nb: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
+  """Scale-free per-pixel features (F, N) of the LRR result ``S``, ``E = X - D L``
+  (pixel-major, (N, B)).
 
   :func:`features_from_raw` of :func:`raw_features` with the scene's own
   medians (:func:`raw_medians`): ``log(1 + ||s_i|| / m)``; ``log(||e_i|| / m)``;
@@ -147,7 +153,7 @@ def features(s_bn: Array, e_bn: Array, noise_b: Array, h: int, w: int) -> Array:
   at the dual windows of ``RINGS`` and of the whitened residual at
   ``WHITE_RINGS``; white top-hats of ``log(||e_i|| / m)`` at ``TOPHATS``.
   """
-  raw = raw_features(s_bn, e_bn, noise_b, h, w)
+  raw = raw_features(s_nb, e_nb, noise_b, h, w)
   return features_from_raw(raw, raw_medians(raw), h, w)
 
 

@@ -137,47 +137,72 @@ def frozen_unroll(x_bn: Array, d0_bk: Array, params: admm.StageParams, *,
 
 
 # Pixels per block of the stages (a cache-sized working set). On this 2-core
-# machine, idle, a 64 x 1024 x 200 strip ran its stages at 88 / 113 / 108 / 93 /
-# 79 GFLOP/s with blocks of 1024 / 2048 / 4096 / 8192 / 65536 pixels.
-PIXEL_BLOCK = 2048
+# machine, idle, a 64 x 1024 x 200 strip ran its (n, B) stages at 112 / 134
+# GFLOP/s with blocks of 2048 / 4096 pixels (experiments/kernel_variants.py).
+PIXEL_BLOCK = 4096
 
 
 @highest
-def apply_frozen_blocked(x_bn: Array, ops: FrozenStage,
+def apply_frozen_blocked(x_nb: Array, ops: FrozenStage,
                          block: int = PIXEL_BLOCK) -> tuple[Array, Array]:
   """:func:`apply_frozen` over blocks of ``block`` pixels (``lax.map``).
 
   The stages are per pixel, so blocking changes nothing but the working set:
-  a block's ~10 B x block temporaries stay in cache (on this 2-core CPU a
+  a block's ~10 block x B temporaries stay in cache (on this 2-core CPU a
   263 x 512 x 200 strip ran its stages at ~22 GFLOP/s in one piece and at ~50 in
   blocks of 4096, under load; see PIXEL_BLOCK) and the memory of the stages no
   longer grows with the strip.
   The last block is zero-padded (zero pixels give zero S and E, then dropped).
   """
-  b, n = x_bn.shape
+  n, b = x_nb.shape
   nb = -(-n // block)
-  xp = jnp.pad(x_bn, ((0, 0), (0, nb * block - n)))
-  x_kbc = xp.reshape(b, nb, block).transpose(1, 0, 2)
-  s_kbc, e_kbc = jax.lax.map(lambda xc: apply_frozen(xc, ops), x_kbc)
-  unblock = lambda a: a.transpose(1, 0, 2).reshape(b, nb * block)[:, :n]  # noqa: E731
-  return unblock(s_kbc), unblock(e_kbc)
+  x_kcb = jnp.pad(x_nb, ((0, nb * block - n), (0, 0))).reshape(nb, block, b)
+  s_kcb, e_kcb = jax.lax.map(lambda xc: apply_frozen(xc, ops), x_kcb)
+  return s_kcb.reshape(nb * block, b)[:n], e_kcb.reshape(nb * block, b)[:n]
+
+
+def _frozen_step(l_nk, y2_nk, w_nb, q_nb, op: FrozenStage):
+  """L, S and Y2 of one frozen stage in the scaled form of :func:`apply_frozen`;
+  also returns ``L D'^T`` (the product with the updated dictionary)."""
+  mu = op.mu
+  j_nk = (l_nk + y2_nk / mu) @ op.svt_kk.T
+  l_nk = (q_nb @ op.d_bk + j_nk - y2_nk / mu) @ op.inv_kk.T
+  v_nb = w_nb - l_nk @ op.d_bk.T
+  norm_n1 = prox.safe_norm(v_nb, axis=-1)
+  s_nb = v_nb * (jnp.maximum(norm_n1 - op.tau_s, 0.0) / jnp.where(norm_n1 > 0, norm_n1, 1.0))
+  return l_nk, y2_nk + mu * (l_nk - j_nk), s_nb, l_nk @ op.d_next_bk.T
 
 
 @highest
-def apply_frozen(x_bn: Array, ops: FrozenStage) -> tuple[Array, Array]:
-  """The T stages with frozen operators on any pixels ``x_bn`` (B, n).
+def apply_frozen(x_nb: Array, ops: FrozenStage) -> tuple[Array, Array]:
+  """The T stages with frozen operators on any pixels ``x_nb`` (n, B), pixel-major.
 
-  Every step is per pixel, so a pixel's result does not depend on the others.
+  The stages of :func:`frozen_unroll` per pixel, in scaled form: with
+  ``W_t = X + Y1_t / mu_t`` and ``Q_t = W_t - S_t``, stage t is
+  ``J = (L + Y2/mu) F^T``, ``L = (Q D + J - Y2/mu) G^T`` (``G = (D^T D + I)^{-1}``),
+  ``S = column_shrink(W - L D^T, tau_s)``, ``Y2 += mu (L - J)`` and
+  ``W_{t+1} = X + (mu_t / mu_{t+1}) (W_t - L D'^T - S)`` (``Y1 += mu (X - D' L - S)``
+  divided by the next ``mu``), ``Q_{t+1} = W_{t+1} - S``: the same values to
+  float32 rounding with one pass fewer over an n x B array per stage than the
+  ``Y1`` form (``experiments/kernel_variants.py``). A pixel's result does not
+  depend on the others.
 
   Returns:
-    ``(s_bn, e_bn)``: anomalies S and residual ``E = X - D_T L``.
+    ``(s_nb, e_nb)``: anomalies S and residual ``E = X - D_T L`` (n, B).
   """
-  def body(st, op):
-    j_kn, l_kn, s_bn = _l_and_s(st, x_bn, op)
-    return _close(st, x_bn, j_kn, l_kn, s_bn, op.d_next_bk, op.mu), None
+  c_t = ops.mu / jnp.concatenate([ops.mu[1:], ops.mu[-1:]])  # mu_t / mu_{t+1}
 
-  st, _ = jax.lax.scan(body, _zero_state(x_bn, ops.d_bk.shape[-1]), ops)
-  return st.s_bn, x_bn - ops.d_next_bk[-1] @ st.l_kn
+  def body(carry, op_c):
+    op, c = op_c
+    l_nk, y2_nk, s_nb, dnl_nb = _frozen_step(*carry, op)
+    w_nb = x_nb + c * (carry[2] - dnl_nb - s_nb)
+    return (l_nk, y2_nk, w_nb, w_nb - s_nb), None
+
+  z_nk = jnp.zeros((x_nb.shape[0], ops.d_bk.shape[-1]), x_nb.dtype)
+  first = jax.tree.map(lambda a: a[:-1], (ops, c_t))
+  carry, _ = jax.lax.scan(body, (z_nk, z_nk, x_nb, x_nb), first)
+  _, _, s_nb, dnl_nb = _frozen_step(*carry, jax.tree.map(lambda a: a[-1], ops))
+  return s_nb, x_nb - dnl_nb
 
 
 # ------------------------------------------------------------ tiled form --
@@ -254,38 +279,38 @@ def halo(state: TiledState) -> int:  # pylint: disable=unused-argument
   return max(o for _, o in general.RINGS + general.WHITE_RINGS)
 
 
-def apply_frozen_devices(x_bn: Array, ops: FrozenStage, devices=None,
+def apply_frozen_devices(x_nb: Array, ops: FrozenStage, devices=None,
                          block: int = PIXEL_BLOCK) -> tuple[Array, Array]:
   """:func:`apply_frozen_blocked` with the pixels split over local devices.
 
-  Traced inside ``jit``: the pixels are padded to ``D x m`` (``m`` a multiple
-  of ``block``), laid out as ``(D, B, m)`` with the leading axis sharded over a
-  one-axis :class:`jax.sharding.Mesh` of the ``D`` devices, and the blocked
-  stages are vmapped over it, so each device runs its own share (the stages
-  are per pixel: no communication). One device: :func:`apply_frozen_blocked`.
+  Traced inside ``jit``: the pixels (n, B) are padded to ``D x m`` (``m`` a
+  multiple of ``block``), laid out as ``(D, m, B)`` with the leading axis
+  sharded over a one-axis :class:`jax.sharding.Mesh` of the ``D`` devices, and
+  the blocked stages are vmapped over it, so each device runs its own share
+  (the stages are per pixel: no communication). One device:
+  :func:`apply_frozen_blocked`.
   """
   devices = list(jax.local_devices() if devices is None else devices)
   if len(devices) == 1:
-    return apply_frozen_blocked(x_bn, ops, block)
+    return apply_frozen_blocked(x_nb, ops, block)
   from jax.sharding import Mesh, NamedSharding, PartitionSpec  # pylint: disable=import-outside-toplevel
   nd = len(devices)
-  b, n = x_bn.shape
+  n, b = x_nb.shape
   per = -(-n // (nd * block)) * block
-  xp = jnp.pad(x_bn, ((0, 0), (0, nd * per - n)))
-  x_dbm = xp.reshape(b, nd, per).transpose(1, 0, 2)
+  x_dmb = jnp.pad(x_nb, ((0, nd * per - n), (0, 0))).reshape(nd, per, b)
   mesh = Mesh(np.asarray(devices), ("devices",))
-  x_dbm = jax.lax.with_sharding_constraint(x_dbm, NamedSharding(mesh, PartitionSpec("devices")))
-  s_dbm, e_dbm = jax.vmap(lambda xd: apply_frozen_blocked(xd, ops, block))(x_dbm)
-  flat = lambda a: a.transpose(1, 0, 2).reshape(b, nd * per)[:, :n]  # noqa: E731
-  return flat(s_dbm), flat(e_dbm)
+  x_dmb = jax.lax.with_sharding_constraint(x_dmb, NamedSharding(mesh, PartitionSpec("devices")))
+  s_dmb, e_dmb = jax.vmap(lambda xd: apply_frozen_blocked(xd, ops, block))(x_dmb)
+  return s_dmb.reshape(nd * per, b)[:n], e_dmb.reshape(nd * per, b)[:n]
 
 
 @jax.jit
 def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops):
   h, w, b = tile_hwb.shape
-  x_bn = _normalize(tile_hwb.reshape(h * w, b), lo, span)
-  s_bn, e_bn = apply_frozen_devices(omega_b[:, None] * x_bn, ops)
-  return general.raw_features(s_bn, e_bn, noise_b, h, w).reshape(-1, h, w)
+  # as _normalize, pixel-major (no transpose), then the band weights
+  x_nb = ((tile_hwb.reshape(h * w, b) - lo) / span) * omega_b
+  s_nb, e_nb = apply_frozen_devices(x_nb, ops)
+  return general.raw_features(s_nb, e_nb, noise_b, h, w).reshape(-1, h, w)
 
 
 def score(state: TiledState, tile_hwb: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from jax.sharding import Mesh
 from lrrjax.lrr import general
 
 PRETRAINED_FORMAT = "lrrjax-general-lrrnet-plus"
-PRETRAINED_VERSION = 1
+PRETRAINED_VERSION = 2  # 2: no plain ring contrasts (7 head features), issue #9
 SCENES_AXIS = "scenes"
 
 
