@@ -193,7 +193,7 @@ def main(argv=None) -> int:
 
   shipped = jax.jit(tiled.apply_frozen_devices)
   s_ref, e_ref = shipped(x_nb, ops)
-  stages = {"shipped": (shipped, (x_nb, ops), False),
+  stages = {"shipped": (shipped, (x_nb, ops), None),
             "shipped_2048": (jax.jit(lambda x, o: tiled.apply_frozen_devices(x, o, block=2048)),
                              (x_nb, ops), False),
             "y1_form_2048": (jax.jit(y1_stages), (x_bn, ops), True),

@@ -151,8 +151,11 @@ ops = jax.tree.map(jax.numpy.asarray, state.ops)
 x = jax.numpy.asarray(np.random.default_rng(0).random((840, 20), np.float32))
 one = jax.jit(lambda x: tiled.apply_frozen_blocked(x, ops, 128))(x)
 two = jax.jit(lambda x: tiled.apply_frozen_devices(x, ops, block=128))(x)
+# the vmapped (per-device) products may take other float32 kernels than the
+# plain ones: equal to rounding (~3e-6 of the largest value seen), not bitwise
 for a, b in zip(one, two):
-  np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
+  a = np.asarray(a)
+  np.testing.assert_allclose(np.asarray(b), a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
 lowered = jax.jit(lambda x: tiled.apply_frozen_devices(x, ops, block=128)).lower(x).as_text()
 assert "devices" in lowered or "sharding" in lowered
 print("devices-ok")

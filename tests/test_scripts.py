@@ -99,8 +99,9 @@ def test_false_alarm_profile_counts_blocks_and_targets():
 
 
 def test_kernel_variants_agree_with_the_shipped_strip(tmp_path):
-  """The timed alternatives compute the shipped values (the (n, B) stages to
-  float32 rounding, the box sums to summation order); no timing is checked."""
+  """The timed alternatives compute the shipped values (the version-1 (B, n) Y1
+  form of the stages to float32 rounding, the box sums to summation order); no
+  timing is checked."""
   cube = tmp_path / "cube.npy"
   np.save(cube, synthetic.make_scene(40, 48, 20, n_targets=4, seed=3).cube)
   out = tmp_path / "kv.json"
@@ -108,8 +109,9 @@ def test_kernel_variants_agree_with_the_shipped_strip(tmp_path):
                                    "--repeats", "1"])
   rec = json.loads(out.read_text())["record"]
   assert rec["pixels"] == 16 * 48
-  assert set(rec["stages_gflops"]) == {"shipped", "pixel_major_2048", "pixel_major_4096",
+  assert set(rec["stages_gflops"]) == {"shipped", "shipped_2048", "y1_form_2048",
                                        "matmul_skeleton"}
+  assert set(rec["stages_max_rel_diff"]) == {"shipped_2048", "y1_form_2048"}
   assert all(d < 1e-4 for d in rec["stages_max_rel_diff"].values())
   scale = rec["residual_std"] * 19 * 19
   assert rec["box_max_abs_diff"]["shifted_slices"] <= 1e-5 * scale
