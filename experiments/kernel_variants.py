@@ -14,7 +14,9 @@ Stages (GFLOP/s of the ``T (6 B K + 4 K^2)`` matmul FLOPs per pixel):
 
 * ``shipped``: :func:`lrrjax.lrr.tiled.apply_frozen_devices` ((n, B) blocks of
   ``PIXEL_BLOCK`` pixels carrying ``W = X + Y1/mu_t`` and ``Q = W - S``);
-  ``shipped_2048``: the same with 2048-pixel blocks.
+  ``shipped_2048``: the same with 2048-pixel blocks; ``shipped_norms``: as the
+  strips run them (:func:`lrrjax.lrr.tiled.apply_frozen_norms`: the last stage
+  returns the norms of S, not S).
 * ``y1_form_2048``: the stages as parameter version 1 ran them ((B, n) blocks
   of 2048 pixels carrying ``Y1`` and ``S``: one more pass over a B x n array
   per stage); equal to ``shipped`` to float32 rounding.
@@ -197,6 +199,8 @@ def main(argv=None) -> int:
             "shipped_2048": (jax.jit(lambda x, o: tiled.apply_frozen_devices(x, o, block=2048)),
                              (x_nb, ops), False),
             "y1_form_2048": (jax.jit(y1_stages), (x_bn, ops), True),
+            "shipped_norms": (jax.jit(lambda x, o: tiled.apply_frozen_devices(
+                x, o, fn=tiled.apply_frozen_norms)), (x_nb, ops), None),
             "matmul_skeleton": (jax.jit(matmul_skeleton), (x_bn, ops), None)}
   rec = {"strip": f"{args.rows} x {w} x {b}", "pixels": n, "stages": int(t), "atoms": int(k),
          "matmul_flops": flops, "stages_gflops": {}, "stages_max_rel_diff": {}}
@@ -222,9 +226,10 @@ def main(argv=None) -> int:
     rec["box_max_abs_diff"][name] = float(jnp.max(jnp.abs(out - ref)))
   rec["residual_std"] = float(jnp.std(e_ref))
   raw = jax.jit(general.raw_features, static_argnums=(3, 4))
+  s_norm = jnp.linalg.norm(s_ref, axis=1)
   noise = jnp.asarray(state.noise_b)
   rec["raw_features_seconds"] = scaling.best_seconds(
-      lambda: raw(s_ref, e_ref, noise, args.rows, w), args.repeats)
+      lambda: raw(s_norm, e_ref, noise, args.rows, w), args.repeats)
   rec["strip_seconds"] = scaling.best_seconds(lambda: tiled.score(state, strip), args.repeats)
   rate1 = scaling.matmul_gflops()
   rec["matmul_gflops_around"] = [rate0, rate1]

@@ -51,6 +51,10 @@ def test_frozen_stages_are_per_pixel(data_dir):
   scale = float(jnp.abs(st.s_bn).max())
   np.testing.assert_allclose(s_all, st.s_bn.T, atol=1e-4 * scale)
   np.testing.assert_allclose(e_all, (x_bn - st.d_bk @ st.l_kn).T, atol=1e-4 * scale)
+  s_norm, e_norms_path = tiled.apply_frozen_norms(x_nb, ops)  # what the strips use
+  np.testing.assert_allclose(s_norm, np.linalg.norm(np.asarray(s_all), axis=1),
+                             rtol=1e-5, atol=1e-6 * scale)
+  np.testing.assert_allclose(e_norms_path, e_all, rtol=1e-6, atol=1e-7 * scale)
   pick = np.random.default_rng(0).permutation(x_nb.shape[0])[:97]
   s_sub, e_sub = tiled.apply_frozen(x_nb[pick], ops)
   np.testing.assert_allclose(s_sub, s_all[pick], atol=1e-5 * scale)

@@ -110,7 +110,7 @@ def test_kernel_variants_agree_with_the_shipped_strip(tmp_path):
   rec = json.loads(out.read_text())["record"]
   assert rec["pixels"] == 16 * 48
   assert set(rec["stages_gflops"]) == {"shipped", "shipped_2048", "y1_form_2048",
-                                       "matmul_skeleton"}
+                                       "shipped_norms", "matmul_skeleton"}
   assert set(rec["stages_max_rel_diff"]) == {"shipped_2048", "y1_form_2048"}
   assert all(d < 1e-4 for d in rec["stages_max_rel_diff"].values())
   scale = rec["residual_std"] * 19 * 19

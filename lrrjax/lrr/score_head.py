@@ -81,9 +81,10 @@ N_RAW = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
 TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
 
 
-def raw_features(s_nb: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
-  """The per-pixel norms the features are made of, (N_RAW, N), from pixel-major
-  ``S`` and ``E`` (N, B), pixels in raster order.
+def raw_features(s_norm_n: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
+  """The per-pixel norms the features are made of, (N_RAW, N), from the column
+  norms of ``S`` (N,) and the pixel-major residual ``E`` (N, B), pixels in raster
+  order.
 
   ``||s_i||``, ``||e_i||``, ``||e_i omega||`` (``omega = band_weights(sigma, 1)``:
   1 / sigma relative to the median, floored, 0 for dead bands), then for each
@@ -107,7 +108,7 @@ def raw_features(s_nb: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Ar
   def ring(inner, outer):
     return (boxes[outer] - boxes[inner]) / _ring_count(h, w, inner, outer)[:, :, None]
 
-  raw = [norm(s_nb), norm(e_nb), norm(e_nb * inv_b)]
+  raw = [s_norm_n, norm(e_nb), norm(e_nb * inv_b)]
   raw += [norm((e_hwb - ring(i, o)).reshape(-1, b)) for i, o in RINGS]
   raw += [norm((inv_b * (e_hwb - ring(i, o))).reshape(-1, b)) for i, o in WHITE_RINGS]
   return jnp.stack(raw)
@@ -153,7 +154,7 @@ def features(s_nb: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
   at the dual windows of ``RINGS`` and of the whitened residual at
   ``WHITE_RINGS``; white top-hats of ``log(||e_i|| / m)`` at ``TOPHATS``.
   """
-  raw = raw_features(s_nb, e_nb, noise_b, h, w)
+  raw = raw_features(prox.safe_norm(s_nb, axis=-1)[:, 0], e_nb, noise_b, h, w)
   return features_from_raw(raw, raw_medians(raw), h, w)
 
 

@@ -143,9 +143,9 @@ PIXEL_BLOCK = 4096
 
 
 @highest
-def apply_frozen_blocked(x_nb: Array, ops: FrozenStage,
-                         block: int = PIXEL_BLOCK) -> tuple[Array, Array]:
-  """:func:`apply_frozen` over blocks of ``block`` pixels (``lax.map``).
+def apply_frozen_blocked(x_nb: Array, ops: FrozenStage, block: int = PIXEL_BLOCK,
+                         fn=None) -> tuple[Array, Array]:
+  """``fn`` (default :func:`apply_frozen`) over blocks of ``block`` pixels (``lax.map``).
 
   The stages are per pixel, so blocking changes nothing but the working set:
   a block's ~10 block x B temporaries stay in cache (on this 2-core CPU a
@@ -154,23 +154,46 @@ def apply_frozen_blocked(x_nb: Array, ops: FrozenStage,
   longer grows with the strip.
   The last block is zero-padded (zero pixels give zero S and E, then dropped).
   """
+  fn = apply_frozen if fn is None else fn
   n, b = x_nb.shape
   nb = -(-n // block)
   x_kcb = jnp.pad(x_nb, ((0, nb * block - n), (0, 0))).reshape(nb, block, b)
-  s_kcb, e_kcb = jax.lax.map(lambda xc: apply_frozen(xc, ops), x_kcb)
-  return s_kcb.reshape(nb * block, b)[:n], e_kcb.reshape(nb * block, b)[:n]
+  outs = jax.lax.map(lambda xc: fn(xc, ops), x_kcb)
+  return tuple(o.reshape((nb * block,) + o.shape[2:])[:n] for o in outs)
 
 
 def _frozen_step(l_nk, y2_nk, w_nb, q_nb, op: FrozenStage):
-  """L, S and Y2 of one frozen stage in the scaled form of :func:`apply_frozen`;
-  also returns ``L D'^T`` (the product with the updated dictionary)."""
+  """One frozen stage in the scaled form of :func:`apply_frozen`.
+
+  Returns ``(L, Y2, V, ||V||, g, L D'^T)`` with ``V = W - L D^T``, its column
+  norms (n, 1) and the shrink gains ``g = max(||V|| - tau_s, 0) / ||V||`` (n, 1):
+  ``S = g V``.
+  """
   mu = op.mu
   j_nk = (l_nk + y2_nk / mu) @ op.svt_kk.T
   l_nk = (q_nb @ op.d_bk + j_nk - y2_nk / mu) @ op.inv_kk.T
   v_nb = w_nb - l_nk @ op.d_bk.T
   norm_n1 = prox.safe_norm(v_nb, axis=-1)
-  s_nb = v_nb * (jnp.maximum(norm_n1 - op.tau_s, 0.0) / jnp.where(norm_n1 > 0, norm_n1, 1.0))
-  return l_nk, y2_nk + mu * (l_nk - j_nk), s_nb, l_nk @ op.d_next_bk.T
+  gain_n1 = jnp.maximum(norm_n1 - op.tau_s, 0.0) / jnp.where(norm_n1 > 0, norm_n1, 1.0)
+  return l_nk, y2_nk + mu * (l_nk - j_nk), v_nb, norm_n1, gain_n1, l_nk @ op.d_next_bk.T
+
+
+def _frozen_last_stage(x_nb: Array, ops: FrozenStage):
+  """Stages 1..T-1 of :func:`apply_frozen`, then stage T's :func:`_frozen_step`."""
+  c_t = ops.mu / jnp.concatenate([ops.mu[1:], ops.mu[-1:]])  # mu_t / mu_{t+1}
+
+  def body(carry, op_c):
+    op, c = op_c
+    l_nk, y2_nk, v_nb, _, gain_n1, dnl_nb = _frozen_step(*carry, op)
+    s_nb = gain_n1 * v_nb
+    w_nb = x_nb + c * (carry[2] - dnl_nb - s_nb)
+    return (l_nk, y2_nk, w_nb, w_nb - s_nb), None
+
+  z_nk = jnp.zeros((x_nb.shape[0], ops.d_bk.shape[-1]), x_nb.dtype)
+  first = jax.tree.map(lambda a: a[:-1], (ops, c_t))
+  carry, _ = jax.lax.scan(body, (z_nk, z_nk, x_nb, x_nb), first)
+  last = jax.tree.map(lambda a: a[-1], ops)
+  return _frozen_step(*carry, last), last.tau_s
 
 
 @highest
@@ -190,19 +213,17 @@ def apply_frozen(x_nb: Array, ops: FrozenStage) -> tuple[Array, Array]:
   Returns:
     ``(s_nb, e_nb)``: anomalies S and residual ``E = X - D_T L`` (n, B).
   """
-  c_t = ops.mu / jnp.concatenate([ops.mu[1:], ops.mu[-1:]])  # mu_t / mu_{t+1}
+  (_, _, v_nb, _, gain_n1, dnl_nb), _ = _frozen_last_stage(x_nb, ops)
+  return gain_n1 * v_nb, x_nb - dnl_nb
 
-  def body(carry, op_c):
-    op, c = op_c
-    l_nk, y2_nk, s_nb, dnl_nb = _frozen_step(*carry, op)
-    w_nb = x_nb + c * (carry[2] - dnl_nb - s_nb)
-    return (l_nk, y2_nk, w_nb, w_nb - s_nb), None
 
-  z_nk = jnp.zeros((x_nb.shape[0], ops.d_bk.shape[-1]), x_nb.dtype)
-  first = jax.tree.map(lambda a: a[:-1], (ops, c_t))
-  carry, _ = jax.lax.scan(body, (z_nk, z_nk, x_nb, x_nb), first)
-  _, _, s_nb, dnl_nb = _frozen_step(*carry, jax.tree.map(lambda a: a[-1], ops))
-  return s_nb, x_nb - dnl_nb
+@highest
+def apply_frozen_norms(x_nb: Array, ops: FrozenStage) -> tuple[Array, Array]:
+  """:func:`apply_frozen` returning ``||s_i||`` (n,) instead of S: the last
+  shrink gives it as ``max(||v_i|| - tau_s, 0)``, so S is never written (the
+  strips need only its norms). Returns ``(s_norm_n, e_nb)``."""
+  (_, _, _, norm_n1, _, dnl_nb), tau_s = _frozen_last_stage(x_nb, ops)
+  return jnp.maximum(norm_n1[:, 0] - tau_s, 0.0), x_nb - dnl_nb
 
 
 # ------------------------------------------------------------ tiled form --
@@ -280,8 +301,9 @@ def halo(state: TiledState) -> int:  # pylint: disable=unused-argument
 
 
 def apply_frozen_devices(x_nb: Array, ops: FrozenStage, devices=None,
-                         block: int = PIXEL_BLOCK) -> tuple[Array, Array]:
-  """:func:`apply_frozen_blocked` with the pixels split over local devices.
+                         block: int = PIXEL_BLOCK, fn=None) -> tuple[Array, Array]:
+  """:func:`apply_frozen_blocked` (of ``fn``, default :func:`apply_frozen`) with
+  the pixels split over local devices.
 
   Traced inside ``jit``: the pixels (n, B) are padded to ``D x m`` (``m`` a
   multiple of ``block``), laid out as ``(D, m, B)`` with the leading axis
@@ -292,7 +314,7 @@ def apply_frozen_devices(x_nb: Array, ops: FrozenStage, devices=None,
   """
   devices = list(jax.local_devices() if devices is None else devices)
   if len(devices) == 1:
-    return apply_frozen_blocked(x_nb, ops, block)
+    return apply_frozen_blocked(x_nb, ops, block, fn)
   from jax.sharding import Mesh, NamedSharding, PartitionSpec  # pylint: disable=import-outside-toplevel
   nd = len(devices)
   n, b = x_nb.shape
@@ -300,8 +322,8 @@ def apply_frozen_devices(x_nb: Array, ops: FrozenStage, devices=None,
   x_dmb = jnp.pad(x_nb, ((0, nd * per - n), (0, 0))).reshape(nd, per, b)
   mesh = Mesh(np.asarray(devices), ("devices",))
   x_dmb = jax.lax.with_sharding_constraint(x_dmb, NamedSharding(mesh, PartitionSpec("devices")))
-  s_dmb, e_dmb = jax.vmap(lambda xd: apply_frozen_blocked(xd, ops, block))(x_dmb)
-  return s_dmb.reshape(nd * per, b)[:n], e_dmb.reshape(nd * per, b)[:n]
+  outs = jax.vmap(lambda xd: apply_frozen_blocked(xd, ops, block, fn))(x_dmb)
+  return tuple(o.reshape((nd * per,) + o.shape[2:])[:n] for o in outs)
 
 
 @jax.jit
@@ -309,8 +331,8 @@ def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops):
   h, w, b = tile_hwb.shape
   # as _normalize, pixel-major (no transpose), then the band weights
   x_nb = ((tile_hwb.reshape(h * w, b) - lo) / span) * omega_b
-  s_nb, e_nb = apply_frozen_devices(x_nb, ops)
-  return general.raw_features(s_nb, e_nb, noise_b, h, w).reshape(-1, h, w)
+  s_norm_n, e_nb = apply_frozen_devices(x_nb, ops, fn=apply_frozen_norms)
+  return general.raw_features(s_norm_n, e_nb, noise_b, h, w).reshape(-1, h, w)
 
 
 def score(state: TiledState, tile_hwb: np.ndarray) -> np.ndarray:
