@@ -248,8 +248,8 @@ def _noise_from_diffs(hdiff_db: np.ndarray, span: float, live_b: np.ndarray) -> 
 
 @jax.jit
 def _normalize(raw_nb, lo, span):
-  # as general.normalize_global: float32 (x - lo) / span
-  return ((jnp.asarray(raw_nb, jnp.float32) - lo) / span).T
+  # as general.normalize_global: float32 (x - lo) / span, pixel-major (N, B)
+  return (jnp.asarray(raw_nb, jnp.float32) - lo) / span
 
 
 def fit(stats, finetune: bool = False, pretrained=None, workdir=None, progress=None,
@@ -277,7 +277,7 @@ def fit(stats, finetune: bool = False, pretrained=None, workdir=None, progress=N
   lo = float(stats.band_min.min())
   span = float(stats.band_max.max()) - lo
   span = span if span > 0 else 1.0
-  x_bp = _normalize(stats.sample_pb, jnp.float32(lo), jnp.float32(span))
+  x_bp = _normalize(stats.sample_pb, jnp.float32(lo), jnp.float32(span)).T
   live = stats.band_max > stats.band_min
   noise_b = _noise_from_diffs(stats.hdiff_db, span, live)
   xa_bp = general.band_weights(noise_b, jnp.float32(kw["gamma0"]))[:, None] * x_bp
@@ -329,8 +329,7 @@ def apply_frozen_devices(x_nb: Array, ops: FrozenStage, devices=None,
 @jax.jit
 def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops):
   h, w, b = tile_hwb.shape
-  # as _normalize, pixel-major (no transpose), then the band weights
-  x_nb = ((tile_hwb.reshape(h * w, b) - lo) / span) * omega_b
+  x_nb = _normalize(tile_hwb.reshape(h * w, b), lo, span) * omega_b
   s_norm_n, e_nb = apply_frozen_devices(x_nb, ops, fn=apply_frozen_norms)
   return general.raw_features(s_norm_n, e_nb, noise_b, h, w).reshape(-1, h, w)
 
