@@ -18,6 +18,16 @@ still join::
   python experiments/head_features.py recon --out results/ablation_general/recon_tophats \\
       --radii 2,5,8 --iters 32
 
+``area``: leave-one-scene-out with three more features, white *area* top-hats
+of the same map, ``f - area_opening(f, a)`` (scikit-image max-tree, 4-connected,
+through ``jax.pure_callback``; phase 1 only, no gradient): every bright
+connected structure, at every grey level, with fewer than ``a`` pixels stays,
+whatever its shape; the areas are those of the three square top-hats' squares
+(25, 121, 289), fixed before any AUC of them was seen::
+
+  python experiments/head_features.py area --out results/ablation_general/area_tophats \
+      --areas 25,121,289
+
 Both patch :mod:`lrrjax.lrr.general` in this process only; nothing in the
 package changes.
 """
@@ -33,12 +43,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrrjax import io, metrics, provenance
+from lrrjax import cli, io, metrics, provenance
 from lrrjax.lrr import config as lrr_config
-from lrrjax.lrr import cross, general
+from lrrjax.lrr import cross, general, score_head
 
-NAMES = ["log(1 + s/m)", "log e", "log e_w", "ring 3/9", "ring 5/15", "ring 9/19",
-         "white ring 5/15", "top-hat 5", "top-hat 11", "top-hat 17"]
+NAMES = ["log(1 + s/m)", "log e", "log e_w", "white ring 5/15", "top-hat 5", "top-hat 11",
+         "top-hat 17"]  # parameter version 2 (version 1 had plain rings 3/9, 5/15, 9/19 too)
 
 
 def recon_opening(f_hw, r: int, iters: int):
@@ -53,6 +63,16 @@ def recon_opening(f_hw, r: int, iters: int):
   return jax.lax.fori_loop(0, iters, body, m)
 
 
+def _install(features_from_raw, n_extra: int) -> None:
+  """Makes ``features_from_raw`` the head's feature map in this process (the
+  network calls :func:`lrrjax.lrr.score_head.features`, which looks it up in
+  ``score_head``; the strips call it through ``general``) with ``n_extra`` more
+  features."""
+  score_head.features_from_raw = features_from_raw
+  general.features_from_raw = features_from_raw
+  general.N_FEATURES = general.N_FEATURES + n_extra
+
+
 def patch_recon(radii, iters) -> list[str]:
   """Appends the reconstruction top-hats to the head's features (this process)."""
   old = general.features_from_raw
@@ -63,9 +83,39 @@ def patch_recon(radii, iters) -> list[str]:
     rec = [(lr_hw - recon_opening(lr_hw, r, iters)).reshape(-1) for r in radii]
     return jnp.concatenate([phi, jnp.stack(rec)])
 
-  general.features_from_raw = features_from_raw
-  general.N_FEATURES = general.N_FEATURES + len(radii)
+  _install(features_from_raw, len(radii))
   return [f"recon top-hat {2 * r + 1}" for r in radii]
+
+
+def area_opening_host(f_hw: np.ndarray, area: int) -> np.ndarray:
+  """``skimage.morphology.area_opening`` (4-connected) on the host, float32."""
+  from skimage import morphology  # pylint: disable=import-outside-toplevel
+  f = np.asarray(f_hw, dtype=np.float64)
+  return morphology.area_opening(f, area_threshold=int(area), connectivity=1).astype(np.float32)
+
+
+def patch_area(areas) -> list[str]:
+  """Appends white area top-hats of ``log(||e_i|| / m)`` to the head's features
+  (exact, by scikit-image; the ablation was run at parameter version 2, before
+  the package had its own JAX area top-hats)."""
+  if getattr(general, "AREAS", ()):
+    raise SystemExit("the head has area top-hats since parameter version 3 (lrrjax.lrr.area); "
+                     "this ablation ran at version 2 (git checkout 96eb381 to rerun it)")
+  old = general.features_from_raw
+
+  def features_from_raw(raw_fn, med_f, h, w):
+    phi = old(raw_fn, med_f, h, w)
+    lr_hw = jnp.log(jnp.maximum(raw_fn[1], 1e-6 * med_f[0]) / med_f[0]).reshape(h, w)
+    lr_hw = jax.lax.stop_gradient(lr_hw)
+    outs = []
+    for a in areas:
+      opened = jax.pure_callback(lambda f, a=a: area_opening_host(f, a),
+                                 jax.ShapeDtypeStruct((h, w), lr_hw.dtype), lr_hw)
+      outs.append((lr_hw - opened).reshape(-1))
+    return jnp.concatenate([phi, jnp.stack(outs)])
+
+  _install(features_from_raw, len(areas))
+  return [f"area top-hat {a}" for a in areas]
 
 
 def feature_aucs(data_dir, out, extra_names=()) -> dict:
@@ -93,24 +143,35 @@ def feature_aucs(data_dir, out, extra_names=()) -> dict:
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("what", choices=["aucs", "recon"])
+  p.add_argument("what", choices=["aucs", "recon", "area"])
   p.add_argument("--out", required=True)
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--radii", default="2,5,8")
   p.add_argument("--iters", type=int, default=32)
+  p.add_argument("--areas", default="25,121,289")
+  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="recon / area: config override passed to generalization.run")
   p.add_argument("--with-recon", action="store_true",
                  help="aucs: also the reconstruction top-hats (--radii, --iters)")
+  p.add_argument("--with-area", action="store_true",
+                 help="aucs: also the area top-hats (--areas)")
   a = p.parse_args(argv)
   data = a.data if a.data is not None else io.data_dir()
   radii = [int(v) for v in a.radii.split(",")]
+  areas = [int(v) for v in a.areas.split(",")]
   if a.what == "aucs":
-    feature_aucs(data, a.out, patch_recon(radii, a.iters) if a.with_recon else ())
+    extra = list(patch_recon(radii, a.iters)) if a.with_recon else []
+    extra += patch_area(areas) if a.with_area else []
+    feature_aucs(data, a.out, extra)
   else:
-    patch_recon(radii, a.iters)
+    if a.what == "recon":
+      patch_recon(radii, a.iters)
+    else:
+      patch_area(areas)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
     import generalization  # pylint: disable=import-outside-toplevel
     out = pathlib.Path(a.out)
-    generalization.run(data, out, pool_cache=out / "feature_pool.npz")
+    generalization.run(data, out, cli.parse_sets(a.set), pool_cache=out / "feature_pool.npz")
   return 0
 
 

@@ -46,6 +46,27 @@ def test_implants_deterministic_and_as_documented():
   assert implants.resample_bands(np.arange(5.0), 9)[[0, -1]].tolist() == [0.0, 4.0]
 
 
+def test_distractors_are_large_background_patches():
+  cube = io.normalize(synthetic.make_scene(64, 64, 16, n_targets=2, seed=1).cube)
+  donor = np.random.default_rng(0).uniform(size=(50, 23)).astype(np.float32)
+  spec = implants.ImplantSpec(n_distractors=(2, 3))
+  out, mask, recs = implants.implant(cube, np.random.default_rng(7), [donor], spec)
+  dis = [r for r in recs if r["kind"] == "distractor"]
+  tgt = [r for r in recs if r["kind"] != "distractor"]
+  assert 2 <= len(dis) <= 3 and tgt
+  assert mask.sum() == sum(r["pixels"] for r in tgt)  # distractors are not targets
+  lo, hi = implants.DISTRACTOR_SIDES
+  changed = np.any(out != cube, axis=2) & ~mask
+  for r in dis:
+    assert lo * lo <= r["pixels"] <= hi * hi and r["pixels"] > implants.MAX_PIXELS
+  assert changed.sum() == sum(r["pixels"] for r in dis)  # each patch changed whole
+  # off by default, and then the random stream (the version-2 implants) is unchanged
+  a = implants.implant(cube, np.random.default_rng(7), [donor])
+  b = implants.implant(cube, np.random.default_rng(7), [donor], implants.ImplantSpec())
+  np.testing.assert_array_equal(a[0], b[0])
+  assert all(r["kind"] != "distractor" for r in a[2])
+
+
 def test_head_training_lowers_the_ranking_loss_and_round_trips(cubes, tmp_path):
   cfg = tiny_config()
   res = cross.train_general(cubes, cfg)

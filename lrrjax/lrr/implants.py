@@ -15,7 +15,14 @@ The distribution was fixed before any AUC was looked at (BUILD_NOTES.md,
   of the host crop; then a gain ``U(0.8, 1.25)`` and, with probability
   ``p_feature`` each, up to two narrow Gaussian features (centre uniform over
   the bands, width ``U(1, 3)`` bands, amplitude ``+-U(0.05, 0.3)`` times the
-  spectrum's mean); clipped at 0.
+  spectrum's mean); clipped at 0;
+* optionally (``n_distractors``, off by default) *distractors* placed first:
+  ``U{lo..hi}`` full rectangles with sides ``U{8..16}`` (64-256 pixels, all
+  larger than any target) of a spectrum from the same distribution, fill 1.
+  They are **background**, not targets (left out of the mask): a large
+  homogeneous patch of another material is a land-cover class, not an anomaly,
+  and a score that ranks it above the targets is wrong. They teach the head
+  size (BUILD_NOTES "Distractors").
 
 Nothing here reads a ground-truth map.
 """
@@ -33,6 +40,7 @@ class ImplantSpec(NamedTuple):
   kind_p: tuple = (0.2, 0.15, 0.2, 0.15, 0.1, 0.2)  # see KINDS
   p_donor: float = 0.5
   p_feature: float = 0.5
+  n_distractors: tuple = (0, 0)   # (lo, hi) large background patches, see above
 
 
 # (name, bounding side): sub-pixel, full squares, and an irregular blob of
@@ -40,6 +48,7 @@ class ImplantSpec(NamedTuple):
 KINDS = (("subpixel", 1), ("1x1", 1), ("2x2", 2), ("3x3", 3), ("5x5", 5), ("blob", 8))
 SUBPIXEL = 0
 MAX_PIXELS = 40
+DISTRACTOR_SIDES = (8, 16)
 
 
 def _shape(rng, kind: int) -> np.ndarray:
@@ -107,8 +116,26 @@ def implant(crop_hwb: np.ndarray, rng: np.random.Generator,
   mask = np.zeros((h, w), bool)
   taken = np.zeros((h, w), bool)
   crop_nb = crop_hwb.reshape(-1, b)
-  n = int(rng.integers(spec.n_min, spec.n_max + 1))
   records = []
+  if spec.n_distractors[1] > 0:
+    for _ in range(int(rng.integers(spec.n_distractors[0], spec.n_distractors[1] + 1))):
+      lo_s, hi_s = DISTRACTOR_SIDES
+      sh, sw = (int(v) for v in rng.integers(lo_s, hi_s + 1, size=2))
+      t, src = _spectrum(rng, crop_nb, donors, spec)
+      if h - sh <= 1 or w - sw <= 1:
+        continue
+      for _ in range(100):
+        r = int(rng.integers(1, h - sh))
+        c = int(rng.integers(1, w - sw))
+        if not taken[r - 1:r + sh + 1, c - 1:c + sw + 1].any():
+          break
+      else:
+        continue
+      taken[r:r + sh, c:c + sw] = True
+      out[r:r + sh, c:c + sw] = t
+      records.append({"row": r, "col": c, "kind": "distractor", "pixels": sh * sw,
+                      "fill": 1.0, "source": src})
+  n = int(rng.integers(spec.n_min, spec.n_max + 1))
   for _ in range(n):
     kind = int(rng.choice(len(KINDS), p=np.asarray(spec.kind_p) / np.sum(spec.kind_p)))
     fp = _shape(rng, kind)

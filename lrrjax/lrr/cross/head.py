@@ -34,12 +34,13 @@ class FeaturePool(NamedTuple):
 
 
 def implanted_versions(cube: np.ndarray, donors: Sequence[np.ndarray | None], seed: int,
-                       scene_index: int):
-  """Yields ``(version, implanted cube, mask)``, one version per donor entry."""
+                       scene_index: int, distractors=(0, 0)):
+  """Yields ``(version, implanted cube, mask)``, one version per donor entry;
+  ``distractors``: :attr:`lrrjax.lrr.implants.ImplantSpec.n_distractors`."""
   for v, donor in enumerate(donors):
     rng = np.random.default_rng([seed, 31337, scene_index, v])
-    spec = implants.ImplantSpec() if donor is not None else \
-        implants.ImplantSpec(p_donor=0.0)
+    spec = implants.ImplantSpec(p_donor=0.5 if donor is not None else 0.0,
+                                n_distractors=tuple(distractors))
     crop, mask, _ = implants.implant(cube, rng, [] if donor is None else [donor], spec)
     yield v, crop, mask
 
@@ -75,7 +76,8 @@ def build_feature_pool(cubes: Sequence[np.ndarray], cfg, model=None,
     ring = [j % len(cubes) for j in range(si + 1, si + len(cubes))]
     others = ring[:max(n_versions - 1, 0)] + [-1]
     donors = [donor_px[j] if j >= 0 else None for j in others]
-    for v, implanted, mask in implanted_versions(cube, donors, int(cfg.seed), si):
+    for v, implanted, mask in implanted_versions(cube, donors, int(cfg.seed), si,
+                                                 tuple(t.get("distractors", (0, 0)))):
       phi = scene_features(model, cfg, implanted)
       pos = np.flatnonzero(mask.ravel())[:max_pos]
       neg = rng.choice(np.flatnonzero(~mask.ravel()), int(t.neg_pixels), replace=False)
@@ -163,7 +165,8 @@ def load_feature_pool(path, cfg, scene_names) -> FeaturePool | None:
 def _pool_cfg(cfg):
   """The part of the config the feature pool depends on."""
   c = ml_collections.ConfigDict({"seed": cfg.seed, "net": cfg.net.to_dict(),
-                                 "neg_pixels": cfg.train.neg_pixels})
+                                 "neg_pixels": cfg.train.neg_pixels,
+                                 "distractors": list(cfg.train.get("distractors", (0, 0)))})
   return c
 
 

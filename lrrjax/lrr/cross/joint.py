@@ -48,6 +48,7 @@ def build_pool(cubes: Sequence[np.ndarray], cfg, progress=None) -> Pool:
   # uses the same bound)
   max_pos = t.get("max_pos", implants.ImplantSpec().n_max * implants.MAX_PIXELS)
   rows = {k: [] for k in Pool._fields}
+  spec = implants.ImplantSpec(n_distractors=tuple(t.get("distractors", (0, 0))))
   for si, cube in enumerate(cubes):
     h, w, _ = cube.shape
     if h < c or w < c:
@@ -57,7 +58,7 @@ def build_pool(cubes: Sequence[np.ndarray], cfg, progress=None) -> Pool:
     for _ in range(int(t.crops_per_scene)):
       r0 = int(rng.integers(0, h - c + 1))
       c0 = int(rng.integers(0, w - c + 1))
-      crop, mask, _ = implants.implant(cube[r0:r0 + c, c0:c0 + c], rng, donors)
+      crop, mask, _ = implants.implant(cube[r0:r0 + c, c0:c0 + c], rng, donors, spec)
       x_bn = pad_bands(crop.reshape(c * c, -1).T, bands)
       ctx = general.context_of(x_bn, c, c, **kw)
       pos = np.flatnonzero(mask.ravel())[:max_pos]

@@ -1,0 +1,118 @@
+"""Area openings in pure JAX (threshold decomposition + connected components).
+
+The area opening of a grey image ``f`` with area threshold ``a`` is
+
+  gamma_a(f)(p) = max { t : the connected component of {f >= t} holding p
+                            has at least a pixels },
+
+so ``f - gamma_a(f)`` (the *white area top-hat*) keeps every bright structure,
+at every grey level, of fewer than ``a`` pixels, whatever its shape, and drops
+large bright regions (Vincent, 1993; the attribute filters of AED). scikit-image
+computes it exactly with a max-tree, a sequential algorithm; here the grey levels
+are quantised to a fixed ladder ``t_k`` and each level's components are found by
+label propagation, all inside ``jit`` (no host callback, so it exports and runs
+on CPU, GPU and TPU):
+
+* levels from the top down (``lax.scan``); a level's binary image contains the
+  one above it, so its labels start from the converged labels of that level and
+  only the new pixels start from their own index;
+* connected components (4-connected) by min-label propagation with pointer
+  jumping (``l <- min(l, l[l])``), in a ``lax.while_loop`` until nothing changes:
+  every label converges to the smallest raster index of its component;
+* a component's area by a segment sum over the labels.
+
+The image is first clipped from below at the lowest level ``t_0``
+(``g = max(f, t_0)``: at ``t_0`` the whole image is one component), and the
+quantised opening of ``g`` is the highest ladder level at which the pixel's
+component is large enough, so ``gamma_q <= gamma(g)`` and the quantised top-hat
+exceeds the exact one of ``g`` by less than one level step below the top level
+(tested against scikit-image).
+
+Locality: whether the component of ``{f >= t}`` holding ``p`` has at least ``a``
+pixels depends only on the pixels at most ``a - 1`` rows away (a component of
+fewer pixels lies wholly within that distance; one of ``a`` or more holds at
+least ``a`` pixels within it, a breadth-first ball around ``p``). Strips with a
+halo of ``a - 1`` rows therefore give the whole image's values.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def _neighbour_min(lab_hw: Array, big: int) -> Array:
+  """Min over the pixel and its 4 neighbours (``big`` outside the image)."""
+  p = jnp.pad(lab_hw, 1, constant_values=big)
+  return jnp.minimum(jnp.minimum(jnp.minimum(p[:-2, 1:-1], p[2:, 1:-1]),
+                                 jnp.minimum(p[1:-1, :-2], p[1:-1, 2:])), lab_hw)
+
+
+def component_labels(mask_hw: Array, init_hw: Array | None = None) -> Array:
+  """Labels (H, W) int32 of the 4-connected components of ``mask_hw``: every
+  pixel of a component gets the smallest raster index in it; ``H W`` outside.
+
+  ``init_hw``: starting labels (each must be the raster index of a pixel of
+  the same component, e.g. the converged labels of a sub-mask); default each
+  pixel's own index.
+  """
+  h, w = mask_hw.shape
+  big = h * w
+  idx = jnp.arange(big, dtype=jnp.int32).reshape(h, w)
+  lab = idx if init_hw is None else jnp.minimum(init_hw, idx)
+  lab = jnp.where(mask_hw, lab, big)
+
+  def step(lab):
+    nxt = jnp.where(mask_hw, _neighbour_min(lab, big), big)
+    flat = nxt.reshape(-1)
+    jumped = jnp.take(flat, jnp.minimum(flat, big - 1)).reshape(h, w)
+    return jnp.where(mask_hw, jnp.minimum(nxt, jumped), big)
+
+  def cond(carry):
+    return carry[1]
+
+  def body(carry):
+    lab, _ = carry
+    new = step(lab)
+    return new, jnp.any(new != lab)
+
+  lab, _ = jax.lax.while_loop(cond, body, (lab, jnp.array(True)))
+  return lab
+
+
+def area_openings(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) -> Array:
+  """Quantised area openings (len(areas), H, W) of ``max(f_hw, min(levels))``
+  on the ascending ladder ``levels`` (see the module docstring); no gradient
+  flows through the opening. An image of fewer than ``a`` pixels opens to the
+  lowest level."""
+  f_hw = jnp.maximum(jax.lax.stop_gradient(f_hw), min(levels))
+  h, w = f_hw.shape
+  big = h * w
+  t_k = jnp.asarray(sorted(levels), f_hw.dtype)[::-1]          # top down
+  a_a = jnp.asarray(list(areas), jnp.float32)[:, None, None]
+  neg = jnp.asarray(-jnp.inf, f_hw.dtype)
+
+  def level(carry, t):
+    lab, gam = carry
+    mask = f_hw >= t
+    lab = component_labels(mask, lab)
+    counts = jax.ops.segment_sum(mask.reshape(-1).astype(jnp.float32),
+                                 jnp.minimum(lab, big - 1).reshape(-1), num_segments=big)
+    area_hw = jnp.where(mask, jnp.take(counts, jnp.minimum(lab, big - 1)), 0.0)
+    hit = (area_hw[None] >= a_a) & (gam == neg)
+    return (lab, jnp.where(hit, t, gam)), None
+
+  init = (jnp.full((h, w), big, jnp.int32), jnp.full((len(areas), h, w), neg, f_hw.dtype))
+  (_, gam), _ = jax.lax.scan(level, init, t_k)
+  return jnp.where(gam == neg, jnp.asarray(min(levels), f_hw.dtype), gam)
+
+
+def area_tophats(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) -> Array:
+  """White area top-hats ``g - gamma_a(g)`` of ``g = max(f, min(levels))``
+  (len(areas), H, W), >= 0; the gradient is that of ``g``."""
+  g = jnp.maximum(f_hw, min(levels))
+  return g[None] - area_openings(g, areas, levels)
