@@ -48,7 +48,9 @@ from lrrjax.lrr import config as lrr_config
 from lrrjax.lrr import cross, general, score_head
 
 NAMES = ["log(1 + s/m)", "log e", "log e_w", "white ring 5/15", "top-hat 5", "top-hat 11",
-         "top-hat 17"]  # parameter version 2 (version 1 had plain rings 3/9, 5/15, 9/19 too)
+         "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289"]
+# parameter version 3 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
+# 1 and 2 had no area top-hats)
 
 
 def recon_opening(f_hw, r: int, iters: int):
@@ -98,7 +100,7 @@ def patch_area(areas) -> list[str]:
   """Appends white area top-hats of ``log(||e_i|| / m)`` to the head's features
   (exact, by scikit-image; the ablation was run at parameter version 2, before
   the package had its own JAX area top-hats)."""
-  if getattr(general, "AREAS", ()):
+  if general.AREAS:
     raise SystemExit("the head has area top-hats since parameter version 3 (lrrjax.lrr.area); "
                      "this ablation ran at version 2 (git checkout 96eb381 to rerun it)")
   old = general.features_from_raw

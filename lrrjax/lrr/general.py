@@ -48,11 +48,13 @@ from lrrjax.lrr.precision import highest
 from lrrjax.lrr.scene import (SceneContext, band_noise, band_weights, cluster_typicality,
                               context_of, dictionary_atoms, even_sample, noise_from_diffs,
                               normalize_cube, normalize_global, prepare, scene_context)
-from lrrjax.lrr.score_head import (N_FEATURES, N_RAW, RINGS, TOPHAT_HALO, TOPHATS, WHITE_RINGS,
+from lrrjax.lrr.score_head import (AREAS, FEATURE_HALO, N_FEATURES, N_RAW, RINGS, TOPHAT_HALO,
+                                   TOPHATS, WHITE_RINGS,
                                    HeadParams, features, features_from_raw, grey_opening, head,
                                    raw_features, raw_medians, ring_mean, scene_median)
 
-__all__ = ["GeneralLRRNet", "GeneralOutput", "HeadParams", "N_FEATURES", "N_RAW", "N_REF",
+__all__ = ["AREAS", "FEATURE_HALO", "GeneralLRRNet", "GeneralOutput", "HeadParams", "N_FEATURES",
+           "N_RAW", "N_REF",
            "RINGS", "SceneContext", "TOPHATS", "TOPHAT_HALO", "WHITE_RINGS", "band_noise",
            "band_weights", "cluster_typicality", "context_of", "detect", "dictionary_atoms",
            "even_sample", "features", "features_from_raw", "grey_opening", "head",

@@ -6,7 +6,8 @@ Features (:func:`features`): ``log(1 + ||s_i|| / m)``, ``log(||e_i|| / m)`` with
 ``e = X - D L`` and ``m = median ||e_i||``, its noise-whitened version, the local
 contrast of the residual at the dual windows of ``RINGS`` (none since parameter
 version 2) and of the whitened residual at ``WHITE_RINGS``, white top-hats of the
-residual map at ``TOPHATS``.
+residual map by squares (``TOPHATS``) and by area (``AREAS``, since parameter
+version 3: :mod:`lrrjax.lrr.area`).
 Score (:func:`head`): ``z = softplus(a) . phi``. Each raw value depends only on
 a pixel's window, so strips with a halo give the whole scene's values
 (:mod:`lrrjax.lrr.tiled`).
@@ -19,7 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lrrjax.lrr import prox
+from lrrjax.lrr import area, prox
 from lrrjax.lrr.scene import band_weights
 
 Array = jax.Array
@@ -31,7 +32,12 @@ Array = jax.Array
 RINGS = ()
 WHITE_RINGS = ((2, 7),)   # on the noise-whitened residual
 TOPHATS = (2, 5, 8)       # half-widths of the square openings: 5x5, 11x11, 17x17
-N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS)
+# Area thresholds (pixels) of the area openings: the areas of the three squares,
+# any shape. Grey levels of the log residual map quantised to steps of 1/16 from
+# its median (0) to 8 (e^8 ~ 3000 medians); below the median the map is clipped.
+AREAS = (25, 121, 289)
+AREA_LEVELS = tuple(k / 16 for k in range(8 * 16 + 1))
+N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS)
 
 
 def _box_sum(x_hwc: Array, r: int) -> Array:
@@ -79,6 +85,9 @@ def grey_opening(f_hw: Array, r: int) -> Array:
 
 N_RAW = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
 TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
+# Rows the features read around a pixel: the square openings', and an area
+# opening's a - 1 (lrrjax.lrr.area: "Locality").
+FEATURE_HALO = max(TOPHAT_HALO, max(AREAS, default=1) - 1)
 
 
 def raw_features(s_norm_n: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
@@ -135,12 +144,18 @@ def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
   raw norm ``v`` ``log(max(v, 1e-6 med v) / med v)``, then for each half-width
   ``r`` of ``TOPHATS`` the white top-hat of the map ``log(||e_i|| / m)`` by a
   (2r+1)^2 square (bright structures narrower than the square: small targets
-  stay, large bright blocks go; it reads ``TOPHAT_HALO`` rows around a pixel).
+  stay, large bright blocks go), then for each ``a`` of ``AREAS`` the white
+  area top-hat of ``max(log(||e_i|| / m), 0)`` (bright connected structures
+  of fewer than ``a`` pixels at any grey level, whatever their shape;
+  quantised to ``AREA_LEVELS``). A value reads ``FEATURE_HALO`` rows around
+  its pixel.
   """
   med = med_f[:, None]
   rel = jnp.log(jnp.maximum(raw_fn[1:], 1e-6 * med) / med)
   lr_hw = rel[0].reshape(h, w)
   tops = [(lr_hw - grey_opening(lr_hw, r)).reshape(-1) for r in TOPHATS]
+  if AREAS:
+    tops += list(area.area_tophats(lr_hw, AREAS, AREA_LEVELS).reshape(len(AREAS), -1))
   return jnp.concatenate([jnp.log1p(raw_fn[:1] / med[:1]), rel, jnp.stack(tops)])
 
 

@@ -29,8 +29,8 @@ Scores, in three passes (:func:`lrrjax.streaming.detect_tiled`):
 2. per strip (halo ``max(RINGS outer)`` rows): the :func:`lrrjax.lrr.general.raw_features`
    (N_RAW per-pixel norms), written to a memory-mapped (N_RAW, H, W) file;
 3. :func:`finish`: the scene medians of those maps (exact, over all N pixels),
-   then per strip (halo :data:`lrrjax.lrr.general.TOPHAT_HALO`) the features and
-   the head.
+   then per strip (halo :data:`lrrjax.lrr.general.FEATURE_HALO`: the square
+   and area openings) the features and the head.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ NOISE_VALUES = 1 << 17
 # 0.2 GiB, BUILD_NOTES "Generalised LRR-Net+").
 STRIP_OVERHEAD = 12
 WHOLE_FACTOR = 16
-FINISH_ROWS = 256  # rows per strip of pass 3 (N_RAW maps, cheap)
+FINISH_ROWS = 1024  # rows per strip of pass 3 (N_RAW maps; its halo, FEATURE_HALO, is 288 rows)
 
 
 class FrozenStage(NamedTuple):
@@ -363,7 +363,7 @@ def finish(state: TiledState, raw_fhw, tile_rows: int) -> Any:
   out = np.empty((hh, ww), np.float32)
   rows = max(tile_rows, FINISH_ROWS)
   tiles = ([stream.Tile(0, hh, 0, hh)] if rows >= hh else
-           stream.plan_tiles(hh, rows, general.TOPHAT_HALO, same_shape=True))
+           stream.plan_tiles(hh, rows, general.FEATURE_HALO, same_shape=True))
   for t in tiles:
     z = _strip_head(jnp.asarray(raw_fhw[:, t.p0:t.p1]), med, state.a_f)
     out[t.r0:t.r1] = np.asarray(z)[t.r0 - t.p0:t.r1 - t.p0]
