@@ -303,3 +303,25 @@ def test_seeds_run_seeded_methods_once_per_seed(scenes_dir, tmp_path, monkeypatc
                             method_params={"toy-seeded": {"seed": 3}})
   assert benchmark.takes_seed("gt-had") and benchmark.takes_seed("auto-ad")
   assert not benchmark.takes_seed("grx")
+
+
+def test_lrrnet_plus_cells_are_stale_after_a_new_parameter_file(scenes_dir, tmp_path):
+  """A cell of the pretrained LRR-Net+ remembers its parameter file (version,
+  sha256): a retrained file makes it stale, the same file reuses it."""
+  from lrrjax.benchmark import cells as cells_mod
+  from lrrjax.lrr import cross
+  pre = tmp_path / "p.json"
+  pre.write_bytes(cross.DEFAULT_PRETRAINED.read_bytes())
+  params = {"pretrained": str(pre)}
+  out = tmp_path / "bench"
+  benchmark.run_benchmark(scenes_dir, ["lrrnet-plus"], out, method_params={"lrrnet-plus": params},
+                          scenes=["alpha"], progress=False, figures=False)
+  rec = json.loads((out / "cells" / "alpha__lrrnet-plus.json").read_text())
+  assert rec["model"]["version"] == cross.PRETRAINED_VERSION
+  assert cells_mod.load_cell(out / "cells", "alpha", "lrrnet-plus", params) is not None
+  obj = json.loads(pre.read_text())
+  obj["final_loss"] = None  # another file, same format
+  pre.write_text(json.dumps(obj))
+  assert cells_mod.load_cell(out / "cells", "alpha", "lrrnet-plus", params) is None
+  assert cells_mod.model_identity("grx", {}) is None
+  assert cells_mod.model_identity("lrrnet-plus", {"finetune": True}) is None

@@ -1,6 +1,7 @@
 """One benchmark cell: a method on a scene, its record and score map on disk,
 and the seed variants of a method."""
 
+import hashlib
 import inspect
 import json
 import os
@@ -63,6 +64,24 @@ def say(progress: bool | Callable[[str], None], msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def model_identity(method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+  """What a cell's scores depend on besides its parameters and the code: for
+  ``lrrnet-plus`` with pretrained parameters (no ``finetune``), the parameter
+  file's version and sha256, so that a new parameter file makes the old cells
+  stale. None for every other method."""
+  if method != "lrrnet-plus" or params.get("finetune"):
+    return None
+  from lrrjax.lrr import cross  # pylint: disable=import-outside-toplevel
+  path = pathlib.Path(params.get("pretrained") or cross.DEFAULT_PRETRAINED)
+  try:
+    data = path.read_bytes()
+    version = json.loads(data).get("version")
+  except (OSError, ValueError):
+    return None  # the method itself reports the unreadable file
+  return {"pretrained": path.name, "version": version,
+          "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def provenance_now() -> dict[str, Any]:
   return {"git": provenance.git_revision(), "versions": provenance.package_versions()}
 
@@ -96,6 +115,9 @@ def run_cell(scene, method: str, params: dict[str, Any] | None = None,
          "params": json.loads(provenance.to_json(params)),
          "shape": [int(v) for v in scene.cube.shape], "seconds": seconds,
          "provenance": cell_provenance or provenance_now()}
+  ident = model_identity(method, params)
+  if ident is not None:
+    rec["model"] = ident
   if scene.gt is not None:
     try:
       rec.update({k: float(v) for k, v in metrics.evaluate(scores, scene.gt).items()})
@@ -117,13 +139,17 @@ def eta(done: int, total: int, t0: float) -> str:
 def load_cell(cells: pathlib.Path, scene: str, method: str,
                params: dict[str, Any], seed: int | None = None):
   """The finished cell (record, scores), or None when absent or computed with
-  other parameters (then it is stale and recomputed)."""
+  other parameters or another model (:func:`model_identity`; then it is stale
+  and recomputed)."""
   js = cells / (cell_stem(scene, method, seed) + ".json")
   npy = cells / (cell_stem(scene, method, seed) + ".npy")
   if not (js.exists() and npy.exists()):
     return None
   rec = provenance.read_json(js)
   if rec.get("params", {}) != json.loads(provenance.to_json(params)):
+    return None
+  ident = model_identity(method, params)
+  if ident is not None and rec.get("model") != ident:
     return None
   return rec, np.load(npy)
 

@@ -34,9 +34,11 @@ WHITE_RINGS = ((2, 7),)   # on the noise-whitened residual
 TOPHATS = (2, 5, 8)       # half-widths of the square openings: 5x5, 11x11, 17x17
 # Area thresholds (pixels) of the area openings: the areas of the three squares,
 # any shape. Grey levels of the log residual map quantised to steps of 1/16 from
-# its median (0) to 8 (e^8 ~ 3000 medians); below the median the map is clipped.
+# -4 to 8 (e^-4 ~ 0.02 and e^8 ~ 3000 medians; the 14 shared scenes' maps span
+# -1.4 .. 3.9); below -4 the map is clipped. (The first version clipped at the
+# median, 0: BUILD_NOTES "Parameter version 3".)
 AREAS = (25, 121, 289)
-AREA_LEVELS = tuple(k / 16 for k in range(8 * 16 + 1))
+AREA_LEVELS = tuple(k / 16 for k in range(-4 * 16, 8 * 16 + 1))
 N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS)
 
 
@@ -145,7 +147,7 @@ def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
   ``r`` of ``TOPHATS`` the white top-hat of the map ``log(||e_i|| / m)`` by a
   (2r+1)^2 square (bright structures narrower than the square: small targets
   stay, large bright blocks go), then for each ``a`` of ``AREAS`` the white
-  area top-hat of ``max(log(||e_i|| / m), 0)`` (bright connected structures
+  area top-hat of ``log(||e_i|| / m)`` (clipped at ``min(AREA_LEVELS)``; bright connected structures
   of fewer than ``a`` pixels at any grey level, whatever their shape;
   quantised to ``AREA_LEVELS``). A value reads ``FEATURE_HALO`` rows around
   its pixel.
