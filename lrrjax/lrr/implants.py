@@ -96,6 +96,19 @@ def _spectrum(rng, crop_nb: np.ndarray, donors: Sequence[np.ndarray],
   return np.clip(t, 0.0, None), src
 
 
+def _place(rng, taken: np.ndarray, sh: int, sw: int) -> tuple[int, int] | None:
+  """A random ``sh x sw`` position at least one pixel from the border and not
+  touching ``taken`` (100 tries); marks it taken. None when every try failed."""
+  h, w = taken.shape
+  for _ in range(100):
+    r = int(rng.integers(1, h - sh))
+    c = int(rng.integers(1, w - sw))
+    if not taken[r - 1:r + sh + 1, c - 1:c + sw + 1].any():
+      taken[r:r + sh, c:c + sw] = True
+      return r, c
+  return None
+
+
 def implant(crop_hwb: np.ndarray, rng: np.random.Generator,
             donors: Sequence[np.ndarray] = (), spec: ImplantSpec = ImplantSpec()
             ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -122,16 +135,10 @@ def implant(crop_hwb: np.ndarray, rng: np.random.Generator,
       lo_s, hi_s = DISTRACTOR_SIDES
       sh, sw = (int(v) for v in rng.integers(lo_s, hi_s + 1, size=2))
       t, src = _spectrum(rng, crop_nb, donors, spec)
-      if h - sh <= 1 or w - sw <= 1:
+      at = None if h - sh <= 1 or w - sw <= 1 else _place(rng, taken, sh, sw)
+      if at is None:
         continue
-      for _ in range(100):
-        r = int(rng.integers(1, h - sh))
-        c = int(rng.integers(1, w - sw))
-        if not taken[r - 1:r + sh + 1, c - 1:c + sw + 1].any():
-          break
-      else:
-        continue
-      taken[r:r + sh, c:c + sw] = True
+      r, c = at
       out[r:r + sh, c:c + sw] = t
       records.append({"row": r, "col": c, "kind": "distractor", "pixels": sh * sw,
                       "fill": 1.0, "source": src})
@@ -142,14 +149,10 @@ def implant(crop_hwb: np.ndarray, rng: np.random.Generator,
     side = fp.shape[0]
     f = rng.uniform(0.1, 0.5) if kind == SUBPIXEL else rng.uniform(0.5, 1.0)
     t, src = _spectrum(rng, crop_nb, donors, spec)
-    for _ in range(100):
-      r = int(rng.integers(1, h - side))
-      c = int(rng.integers(1, w - side))
-      if not taken[r - 1:r + side + 1, c - 1:c + side + 1].any():
-        break
-    else:
+    at = _place(rng, taken, side, side)
+    if at is None:
       continue
-    taken[r:r + side, c:c + side] = True
+    r, c = at
     mask[r:r + side, c:c + side] |= fp
     block = out[r:r + side, c:c + side]
     block[fp] = (1 - f) * block[fp] + f * t
