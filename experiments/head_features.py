@@ -28,7 +28,15 @@ whatever its shape; the areas are those of the three square top-hats' squares
   python experiments/head_features.py area --out results/ablation_general/area_tophats \
       --areas 25,121,289
 
-Both patch :mod:`lrrjax.lrr.general` in this process only; nothing in the
+``epf``: leave-one-scene-out with three more features, the area top-hats after
+an edge-preserving filter (the second step of AED, Kang et al. 2017, as a
+strip-local operator): the guided filter of He et al. (ECCV 2010) with the
+clipped log residual map as its own guide, half-width ``r`` and ``eps`` (log
+units squared), fixed before any AUC of them was seen (r = 2, eps = 0.1)::
+
+  python experiments/head_features.py epf --out results/ablation_general/v3_epf --r 2 --eps 0.1
+
+All patch :mod:`lrrjax.lrr.general` in this process only; nothing in the
 package changes.
 """
 
@@ -120,6 +128,46 @@ def patch_area(areas) -> list[str]:
   return [f"area top-hat {a}" for a in areas]
 
 
+def guided_filter(guide_hw, p_chw, r: int, eps: float):
+  """Guided filter (He et al. 2010) of each channel of ``p_chw`` (C, H, W) by
+  ``guide_hw``: per window ``q = a I + b`` with ``a = cov(I, p) / (var I + eps)``,
+  ``b = mean p - a mean I``, then ``a``, ``b`` averaged over the windows that
+  hold the pixel (windows clipped at the image border). Reads 2r rows around a
+  pixel."""
+  h, w = guide_hw.shape
+  cnt = (score_head._window_count(h, r)[:, None]
+         * score_head._window_count(w, r)[None, :])[:, :, None]
+
+  def mean(x_hwc):
+    return score_head._box_sum(x_hwc, r) / cnt
+
+  g = guide_hw[:, :, None]
+  p = jnp.moveaxis(p_chw, 0, -1)
+  mg, mp = mean(g), mean(p)
+  a = (mean(g * p) - mg * mp) / (mean(g * g) - mg * mg + eps)
+  b = mp - a * mg
+  return jnp.moveaxis(mean(a) * g + mean(b), -1, 0)
+
+
+def patch_epf(r: int, eps: float) -> list[str]:
+  """Appends the guided-filtered area top-hats to the head's features (this
+  process)."""
+  if not general.AREAS:
+    raise SystemExit("needs the area top-hats of parameter version 3")
+  old = general.features_from_raw
+  n_a = len(general.AREAS)
+
+  def features_from_raw(raw_fn, med_f, h, w):
+    phi = old(raw_fn, med_f, h, w)
+    lr_hw = jnp.log(jnp.maximum(raw_fn[1], 1e-6 * med_f[0]) / med_f[0]).reshape(h, w)
+    guide = jnp.clip(lr_hw, min(score_head.AREA_LEVELS), max(score_head.AREA_LEVELS))
+    tops = phi[-n_a:].reshape(n_a, h, w)
+    return jnp.concatenate([phi, guided_filter(guide, tops, r, eps).reshape(n_a, -1)])
+
+  _install(features_from_raw, n_a)
+  return [f"guided area top-hat {a}" for a in general.AREAS]
+
+
 def feature_aucs(data_dir, out, extra_names=()) -> dict:
   cfg = lrr_config.get_general_config()
   model = cross.model_from_config(cfg)
@@ -145,12 +193,14 @@ def feature_aucs(data_dir, out, extra_names=()) -> dict:
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("what", choices=["aucs", "recon", "area"])
+  p.add_argument("what", choices=["aucs", "recon", "area", "epf"])
   p.add_argument("--out", required=True)
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--radii", default="2,5,8")
   p.add_argument("--iters", type=int, default=32)
   p.add_argument("--areas", default="25,121,289")
+  p.add_argument("--r", type=int, default=2, help="epf: guided filter half-width")
+  p.add_argument("--eps", type=float, default=0.1, help="epf: guided filter eps")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="recon / area: config override passed to generalization.run")
   p.add_argument("--with-recon", action="store_true",
@@ -168,6 +218,8 @@ def main(argv=None) -> int:
   else:
     if a.what == "recon":
       patch_recon(radii, a.iters)
+    elif a.what == "epf":
+      patch_epf(a.r, a.eps)
     else:
       patch_area(areas)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
