@@ -56,9 +56,10 @@ from lrrjax.lrr import config as lrr_config
 from lrrjax.lrr import cross, general, score_head
 
 NAMES = ["log(1 + s/m)", "log e", "log e_w", "white ring 5/15", "top-hat 5", "top-hat 11",
-         "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289"]
-# parameter version 3 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
-# 1 and 2 had no area top-hats)
+         "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289",
+         "guided area top-hat 25", "guided area top-hat 121", "guided area top-hat 289"]
+# parameter version 4 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
+# 1 and 2 had no area top-hats, versions 1-3 no guided ones)
 
 
 def recon_opening(f_hw, r: int, iters: int):
@@ -128,32 +129,13 @@ def patch_area(areas) -> list[str]:
   return [f"area top-hat {a}" for a in areas]
 
 
-def guided_filter(guide_hw, p_chw, r: int, eps: float):
-  """Guided filter (He et al. 2010) of each channel of ``p_chw`` (C, H, W) by
-  ``guide_hw``: per window ``q = a I + b`` with ``a = cov(I, p) / (var I + eps)``,
-  ``b = mean p - a mean I``, then ``a``, ``b`` averaged over the windows that
-  hold the pixel (windows clipped at the image border). Reads 2r rows around a
-  pixel."""
-  h, w = guide_hw.shape
-  cnt = (score_head._window_count(h, r)[:, None]
-         * score_head._window_count(w, r)[None, :])[:, :, None]
-
-  def mean(x_hwc):
-    return score_head._box_sum(x_hwc, r) / cnt
-
-  g = guide_hw[:, :, None]
-  p = jnp.moveaxis(p_chw, 0, -1)
-  mg, mp = mean(g), mean(p)
-  a = (mean(g * p) - mg * mp) / (mean(g * g) - mg * mg + eps)
-  b = mp - a * mg
-  return jnp.moveaxis(mean(a) * g + mean(b), -1, 0)
-
-
 def patch_epf(r: int, eps: float) -> list[str]:
   """Appends the guided-filtered area top-hats to the head's features (this
   process)."""
-  if not general.AREAS:
-    raise SystemExit("needs the area top-hats of parameter version 3")
+  if score_head.N_GUIDED:
+    raise SystemExit("the head has guided area top-hats since parameter version 4 "
+                     "(lrrjax.lrr.score_head.guided_filter); this ablation ran at version 3 "
+                     "(git checkout fecb4cf to rerun it)")
   old = general.features_from_raw
   n_a = len(general.AREAS)
 
@@ -162,7 +144,7 @@ def patch_epf(r: int, eps: float) -> list[str]:
     lr_hw = jnp.log(jnp.maximum(raw_fn[1], 1e-6 * med_f[0]) / med_f[0]).reshape(h, w)
     guide = jnp.clip(lr_hw, min(score_head.AREA_LEVELS), max(score_head.AREA_LEVELS))
     tops = phi[-n_a:].reshape(n_a, h, w)
-    return jnp.concatenate([phi, guided_filter(guide, tops, r, eps).reshape(n_a, -1)])
+    return jnp.concatenate([phi, score_head.guided_filter(guide, tops, r, eps).reshape(n_a, -1)])
 
   _install(features_from_raw, n_a)
   return [f"guided area top-hat {a}" for a in general.AREAS]

@@ -7,7 +7,8 @@ Features (:func:`features`): ``log(1 + ||s_i|| / m)``, ``log(||e_i|| / m)`` with
 contrast of the residual at the dual windows of ``RINGS`` (none since parameter
 version 2) and of the whitened residual at ``WHITE_RINGS``, white top-hats of the
 residual map by squares (``TOPHATS``) and by area (``AREAS``, since parameter
-version 3: :mod:`lrrjax.lrr.area`).
+version 3: :mod:`lrrjax.lrr.area`), and the area top-hats after an edge-preserving
+(guided) filter (``GUIDED_R``, ``GUIDED_EPS``, since parameter version 4).
 Score (:func:`head`): ``z = softplus(a) . phi``. Each raw value depends only on
 a pixel's window, so strips with a halo give the whole scene's values
 (:mod:`lrrjax.lrr.tiled`).
@@ -39,7 +40,15 @@ TOPHATS = (2, 5, 8)       # half-widths of the square openings: 5x5, 11x11, 17x1
 # median, 0: BUILD_NOTES "Parameter version 3".)
 AREAS = (25, 121, 289)
 AREA_LEVELS = tuple(k / 16 for k in range(-4 * 16, 8 * 16 + 1))
-N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS)
+# The guided filter (He et al., ECCV 2010) of the area top-hats, guided by the
+# clipped log residual map itself: (2r+1)^2 windows, eps in log units squared
+# (edges whose local std exceeds ~0.3 survive). AED's edge-preserving step as a
+# strip-local operator; fixed before any AUC of it (BUILD_NOTES "Parameter
+# version 4"). GUIDED_R = None: no guided features.
+GUIDED_R = 2
+GUIDED_EPS = 0.1
+N_GUIDED = len(AREAS) if GUIDED_R is not None else 0
+N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS) + N_GUIDED
 
 
 def _box_sum(x_hwc: Array, r: int) -> Array:
@@ -78,6 +87,31 @@ def ring_mean(x_hwb: Array, inner: int, outer: int) -> Array:
   return num / _ring_count(h, w, inner, outer)[:, :, None]
 
 
+def guided_filter(guide_hw: Array, p_chw: Array, r: int, eps: float) -> Array:
+  """Guided filter (He et al. 2010) of each channel of ``p_chw`` (C, H, W) by
+  ``guide_hw`` (H, W); (C, H, W).
+
+  In every (2r+1)^2 window ``k`` (clipped at the border) the output is the
+  linear function of the guide ``q = a_k I + b_k`` closest to ``p`` in least
+  squares with a ridge ``eps a_k^2``: ``a_k = cov_k(I, p) / (var_k(I) + eps)``,
+  ``b_k = mean_k(p) - a_k mean_k(I)``; each pixel averages the ``a_k``, ``b_k`` of
+  the windows that hold it. It smooths ``p`` where the guide is flat and keeps
+  its steps where the guide has edges. A value reads 2r rows around its pixel.
+  """
+  h, w = guide_hw.shape
+  cnt = (_window_count(h, r)[:, None] * _window_count(w, r)[None, :])[:, :, None]
+
+  def mean(x_hwc):
+    return _box_sum(x_hwc, r) / cnt
+
+  g = guide_hw[:, :, None]
+  p = jnp.moveaxis(p_chw, 0, -1)
+  mg, mp = mean(g), mean(p)
+  a = (mean(g * p) - mg * mp) / (mean(g * g) - mg * mg + eps)
+  b = mp - a * mg
+  return jnp.moveaxis(mean(a) * g + mean(b), -1, 0)
+
+
 def grey_opening(f_hw: Array, r: int) -> Array:
   """Grey-level opening (erosion, then dilation) by a (2r+1)^2 square, (H, W)."""
   win, one = (2 * r + 1, 2 * r + 1), (1, 1)
@@ -88,8 +122,8 @@ def grey_opening(f_hw: Array, r: int) -> Array:
 N_RAW = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
 TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
 # Rows the features read around a pixel: the square openings', and an area
-# opening's a - 1 (lrrjax.lrr.area: "Locality").
-FEATURE_HALO = max(TOPHAT_HALO, max(AREAS, default=1) - 1)
+# opening's a - 1 (lrrjax.lrr.area: "Locality") plus the guided filter's 2r.
+FEATURE_HALO = max(TOPHAT_HALO, max(AREAS, default=1) - 1 + 2 * (GUIDED_R or 0))
 
 
 def raw_features(s_norm_n: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
@@ -149,15 +183,20 @@ def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
   stay, large bright blocks go), then for each ``a`` of ``AREAS`` the white
   area top-hat of ``log(||e_i|| / m)`` (clipped at ``min(AREA_LEVELS)``; bright connected structures
   of fewer than ``a`` pixels at any grey level, whatever their shape;
-  quantised to ``AREA_LEVELS``). A value reads ``FEATURE_HALO`` rows around
-  its pixel.
+  quantised to ``AREA_LEVELS``), then the area top-hats after
+  :func:`guided_filter` (half-width ``GUIDED_R``, ``GUIDED_EPS``) guided by the
+  clipped map. A value reads ``FEATURE_HALO`` rows around its pixel.
   """
   med = med_f[:, None]
   rel = jnp.log(jnp.maximum(raw_fn[1:], 1e-6 * med) / med)
   lr_hw = rel[0].reshape(h, w)
   tops = [(lr_hw - grey_opening(lr_hw, r)).reshape(-1) for r in TOPHATS]
   if AREAS:
-    tops += list(area.area_tophats(lr_hw, AREAS, AREA_LEVELS).reshape(len(AREAS), -1))
+    at_ahw = area.area_tophats(lr_hw, AREAS, AREA_LEVELS)
+    tops += list(at_ahw.reshape(len(AREAS), -1))
+    if N_GUIDED:
+      guide = jnp.clip(lr_hw, min(AREA_LEVELS), max(AREA_LEVELS))
+      tops += list(guided_filter(guide, at_ahw, GUIDED_R, GUIDED_EPS).reshape(N_GUIDED, -1))
   return jnp.concatenate([jnp.log1p(raw_fn[:1] / med[:1]), rel, jnp.stack(tops)])
 
 
