@@ -14,7 +14,7 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from lrrjax.lrr import general, implants
+from lrrjax.lrr import general, implants, score_head
 from lrrjax.lrr.cross.base import (PRETRAINED_VERSION, SCENES_AXIS, context_kwargs,
                                    donor_pixels, model_from_config, put_batch, scenes_mesh)
 
@@ -163,10 +163,18 @@ def load_feature_pool(path, cfg, scene_names) -> FeaturePool | None:
 
 
 def _pool_cfg(cfg):
-  """The part of the config the feature pool depends on."""
+  """The part of the config (and of the code: the head's features) the feature
+  pool depends on."""
+  sh = score_head
+  feats = {"version": PRETRAINED_VERSION, "n": sh.N_FEATURES, "rings": list(sh.RINGS),
+           "white_rings": list(sh.WHITE_RINGS), "tophats": list(sh.TOPHATS),
+           "areas": list(sh.AREAS), "levels": [min(sh.AREA_LEVELS), max(sh.AREA_LEVELS),
+                                               len(sh.AREA_LEVELS)],
+           "guided": [sh.GUIDED_R, sh.GUIDED_EPS]}
   c = ml_collections.ConfigDict({"seed": cfg.seed, "net": cfg.net.to_dict(),
                                  "neg_pixels": cfg.train.neg_pixels,
-                                 "distractors": list(cfg.train.get("distractors", (0, 0)))})
+                                 "distractors": list(cfg.train.get("distractors", (0, 0))),
+                                 "features": feats})
   return c
 
 
