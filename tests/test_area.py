@@ -36,6 +36,23 @@ def test_component_labels_match_scipy(seed):
     assert vals.size == 1 and vals[0] == np.flatnonzero(comp.ravel()).min()
 
 
+def test_component_labels_of_a_long_snake():
+  """One 4-connected serpentine path through the whole image (the longest
+  component a 31 x 30 image holds), cut once near its end."""
+  mask = np.zeros((31, 30), bool)
+  mask[::2] = True                     # every other row ...
+  mask[1::4, -1] = True                # ... joined at alternate ends
+  mask[3::4, 0] = True
+  mask[-1, 3:12] = False               # and a second component: a gap in the last row
+  lab = np.asarray(jax.jit(area.component_labels)(jnp.asarray(mask)))
+  ref, n = ndimage.label(mask)
+  assert n == 2
+  for k in range(1, n + 1):
+    comp = ref == k
+    vals = np.unique(lab[comp])
+    assert vals.size == 1 and vals[0] == np.flatnonzero(comp.ravel()).min()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_area_tophats_within_one_level_of_skimage(seed):
   f = _image(seed)

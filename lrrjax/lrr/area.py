@@ -16,9 +16,16 @@ on CPU, GPU and TPU):
 * levels from the top down (``lax.scan``); a level's binary image contains the
   one above it, so its labels start from the converged labels of that level and
   only the new pixels start from their own index;
-* connected components (4-connected) by min-label propagation with pointer
-  jumping (``l <- min(l, l[l])``), in a ``lax.while_loop`` until nothing changes:
-  every label converges to the smallest raster index of its component;
+* connected components (4-connected) by min-label propagation with root
+  hooking and pointer jumping, in a ``lax.while_loop`` until nothing changes:
+  each pixel takes the smallest label among itself and its neighbours, every
+  *root* (the pixel a label names) takes the smallest such label of the pixels
+  that name it (a scatter-min, as in Shiloach-Vishkin), and each pixel then
+  follows its root (``l <- par[l]``, twice). Labels only decrease and always name
+  a pixel of the same component, so they converge to the smallest raster index
+  of the component, in a few iterations however long the component (at most 7
+  a level on 1024 x 1024 noise maps; neighbour propagation with one jump alone
+  needed up to ~400 on 512 x 512, and was 4-7x slower overall);
 * a component's area by a segment sum over the labels.
 
 The image is first clipped from below at the lowest level ``t_0``
@@ -67,10 +74,14 @@ def component_labels(mask_hw: Array, init_hw: Array | None = None) -> Array:
   lab = jnp.where(mask_hw, lab, big)
 
   def step(lab):
-    nxt = jnp.where(mask_hw, _neighbour_min(lab, big), big)
-    flat = nxt.reshape(-1)
-    jumped = jnp.take(flat, jnp.minimum(flat, big - 1)).reshape(h, w)
-    return jnp.where(mask_hw, jnp.minimum(nxt, jumped), big)
+    nxt = jnp.where(mask_hw, _neighbour_min(lab, big), big).reshape(-1)
+    flat = lab.reshape(-1)
+    # hook: each root takes the smallest neighbour label of the pixels naming it
+    # (background pixels name ``big``, out of range: dropped)
+    par = flat.at[flat].min(nxt, mode="drop")
+    new = jnp.minimum(nxt, jnp.take(par, jnp.minimum(flat, big - 1)))
+    new = jnp.minimum(new, jnp.take(par, jnp.minimum(new, big - 1)))
+    return jnp.where(mask_hw, new.reshape(h, w), big)
 
   def cond(carry):
     return carry[1]
