@@ -7,8 +7,11 @@
    normalisation, band noise, dictionary, stages, head).
 2. Whole ``lrrjax detect FILE --out ...`` commands (fresh processes: import, load,
    compile, score, figures) for the default method and ``--method grx`` on the
-   same file, alternated ``--repeats`` times; wall seconds and peak RSS.
-3. The same two commands on a 512 x 512 x 200 synthetic cube
+   same file, alternated ``--repeats`` times; wall seconds and peak RSS. Twice:
+   with the command line's persistent compilation cache off (every run
+   compiles: a first run on a new machine), then with the cache in a fresh
+   folder that one untimed run of each command has filled (repeated runs).
+3. The same two commands on a 512 x 512 x 200 synthetic cube (cache off)
    (``make_scene(512, 512, 200, n_targets=60, seed=1)`` saved as .npz).
 The machine is shared and noisy: compare the ratios measured in one run.
 """
@@ -16,6 +19,7 @@ The machine is shared and noisy: compare the ratios measured in one run.
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import subprocess
 import sys
@@ -28,8 +32,9 @@ from lrrjax import io, provenance, synthetic
 from lrrjax.lrr import cross, methods
 
 
-def _cli_rss(args, out) -> tuple[float, float]:
-  """Like :func:`_cli` in a wrapper process so that its own peak RSS is reported."""
+def _cli_rss(args, out, cache="off") -> tuple[float, float]:
+  """``lrrjax detect ARGS --out OUT`` in a wrapper process that reports its
+  wall seconds and peak RSS (GiB); ``cache``: ``LRRJAX_COMPILE_CACHE``."""
   code = ("import resource, subprocess, sys, time; t=time.perf_counter(); "
           "r=subprocess.run(sys.argv[1:], capture_output=True); "
           "assert r.returncode == 0, r.stderr[-2000:]; "
@@ -37,7 +42,9 @@ def _cli_rss(args, out) -> tuple[float, float]:
           "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20)")
   cmd = [sys.executable, "-c", code, sys.executable, "-m", "lrrjax.cli", "detect", *args,
          "--out", str(out)]
-  proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+  env = {**os.environ, "LRRJAX_COMPILE_CACHE": str(cache)}
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
   wall, rss = proc.stdout.split()
   return float(wall), float(rss)
 
@@ -68,15 +75,22 @@ def main(argv=None) -> int:
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     path = io.list_scenes(None, a.scenes)[0]
-    runs = {"lrrnet-plus": [], "grx": []}
-    for _ in range(a.repeats):
-      for m in runs:
-        runs[m].append(_cli_rss([str(path), "--method", m], tmp / m))
-    rec["cli"] = {"file": path.name, **{m: v for m, v in runs.items()},
-                  "ratio_median_wall": float(np.median([w for w, _ in runs["lrrnet-plus"]])
-                                             / np.median([w for w, _ in runs["grx"]]))}
-    print(f"lrrjax detect {path.name}: ratio lrrnet-plus/grx {rec['cli']['ratio_median_wall']:.2f}",
-          flush=True)
+    rec["cli"] = {"file": path.name}
+    for mode, cache in (("cold", "off"), ("cached", tmp / "jax-cache")):
+      runs = {"lrrnet-plus": [], "grx": []}
+      if mode == "cached":
+        for m in runs:  # fills the cache; not timed
+          _cli_rss([str(path), "--method", m], tmp / m, cache)
+      for _ in range(a.repeats):
+        for m in runs:
+          runs[m].append(_cli_rss([str(path), "--method", m], tmp / m, cache))
+      ratio = float(np.median([w for w, _ in runs["lrrnet-plus"]])
+                    / np.median([w for w, _ in runs["grx"]]))
+      # cache off: the keys of earlier runs of this script
+      key = "" if mode == "cold" else "cached_"
+      rec["cli"].update({f"{key}{m}": v for m, v in runs.items()})
+      rec["cli"][f"{key}ratio_median_wall"] = ratio
+      print(f"lrrjax detect {path.name} ({mode}): ratio lrrnet-plus/grx {ratio:.2f}", flush=True)
     if a.big:
       sc = synthetic.make_scene(a.big, a.big, 200, n_targets=60, seed=1)
       big = tmp / "big.npz"

@@ -7,6 +7,12 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
+# The command line's persistent compilation cache (lrrjax.cli.common) stays off
+# in tests, in process and in the subprocesses they start: no test writes to
+# the home folder, and no test's timing or result depends on an earlier run.
+# tests/test_cli.py turns it on in a temporary folder to test it.
+os.environ["LRRJAX_COMPILE_CACHE"] = "off"
+
 
 def _data_dir() -> pathlib.Path:
   env = os.environ.get("LRRJAX_DATA_DIR")

@@ -141,6 +141,43 @@ def test_console_script(tmp_path):
   assert res.stderr.startswith("error: ") and "Traceback" not in res.stderr
 
 
+def test_compile_cache_fills_and_gives_the_same_scores(tmp_path):
+  """Two fresh processes with the cache on: the first fills the folder, the
+  second reads it; the scores are bit-identical to each other and to a run
+  with the cache off."""
+  import os  # pylint: disable=import-outside-toplevel
+  cube = synthetic.make_scene(24, 20, 30, n_targets=2, seed=3)
+  path = tmp_path / "scene.npz"
+  np.savez(path, data=cube.cube, map=cube.gt.astype(np.uint8))
+  cache = tmp_path / "cache"
+  scores = []
+  for i, where in enumerate([str(cache), str(cache), "off"]):
+    env = {**os.environ, "LRRJAX_COMPILE_CACHE": where}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    res = subprocess.run([_script(), "detect", str(path), "--out", str(tmp_path / f"o{i}")],
+                         capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert res.returncode == 0, res.stderr
+    scores.append(np.load(tmp_path / f"o{i}" / "scores.npy"))
+    if i == 0:
+      assert any(cache.iterdir())
+  np.testing.assert_array_equal(scores[0], scores[1])
+  np.testing.assert_array_equal(scores[0], scores[2])
+
+
+def test_compile_cache_dir_from_environment(monkeypatch, tmp_path):
+  from lrrjax.cli import common  # pylint: disable=import-outside-toplevel
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+  monkeypatch.setenv("LRRJAX_COMPILE_CACHE", "off")
+  assert common.compile_cache_dir() is None
+  monkeypatch.setenv("LRRJAX_COMPILE_CACHE", str(tmp_path / "c"))
+  assert common.compile_cache_dir() == tmp_path / "c"
+  monkeypatch.setenv("LRRJAX_COMPILE_CACHE", "")
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+  assert common.compile_cache_dir() == tmp_path / "x" / "lrrjax" / "jax"
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "j"))
+  assert common.compile_cache_dir() is None  # JAX uses its own setting
+
+
 def test_parse_sets_and_overrides():
   assert cli.parse_sets(["a=1", "b.c=0.5", "d=true", "e=x y", "f=(1, 2)", "g=None"]) == {
       "a": 1, "b.c": 0.5, "d": True, "e": "x y", "f": (1, 2), "g": None}

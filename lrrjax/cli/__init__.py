@@ -26,6 +26,9 @@ detect/info/train take band options: --bands LIST (keep), --bad-bands LIST
 strip by strip (methods with a tiled form, lrrjax.streaming) and writes
 scores.npy memory-mapped. Progress (rate, ETA) goes to stderr on a terminal,
 or anywhere with --progress.
+Compiled programs are kept in JAX's persistent compilation cache
+(~/.cache/lrrjax/jax; LRRJAX_COMPILE_CACHE=DIR or off), so a repeated command
+on a scene of the same shape skips compilation.
 User errors (lrrjax.errors.LrrjaxError, a missing file) print `error: <message>`
 on stderr and exit with status 2, without a traceback.
 """
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
   """Entry point of the `lrrjax` console script; returns the exit status."""
   args = build_parser().parse_args(argv)
+  common.enable_compile_cache()
   try:
     return args.func(args)
   except (LrrjaxError, FileNotFoundError) as e:
