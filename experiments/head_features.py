@@ -56,10 +56,9 @@ from lrrjax.lrr import config as lrr_config
 from lrrjax.lrr import cross, general, score_head
 
 NAMES = ["log(1 + s/m)", "log e", "log e_w", "white ring 5/15", "top-hat 5", "top-hat 11",
-         "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289",
-         "guided area top-hat 25", "guided area top-hat 121", "guided area top-hat 289"]
-# parameter version 4 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
-# 1 and 2 had no area top-hats, versions 1-3 no guided ones)
+         "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289"]
+# parameter version 3 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
+# 1 and 2 had no area top-hats; the withdrawn version 4 had the guided ones too)
 
 
 def recon_opening(f_hw, r: int, iters: int):
@@ -133,9 +132,7 @@ def patch_epf(r: int, eps: float) -> list[str]:
   """Appends the guided-filtered area top-hats to the head's features (this
   process)."""
   if score_head.N_GUIDED:
-    raise SystemExit("the head has guided area top-hats since parameter version 4 "
-                     "(lrrjax.lrr.score_head.guided_filter); this ablation ran at version 3 "
-                     "(git checkout fecb4cf to rerun it)")
+    raise SystemExit("the head already has guided area top-hats (score_head.GUIDED_R)")
   old = general.features_from_raw
   n_a = len(general.AREAS)
 

@@ -1,4 +1,5 @@
-"""The guided filter of the score head (lrrjax.lrr.score_head) against a
+"""The guided filter of lrrjax.lrr.score_head (optional head maps; the shipped
+head has none) against a
 direct loop over windows, and its locality on strips."""
 
 import jax
@@ -66,7 +67,10 @@ def test_head_maps_are_local_with_feature_halo_rows():
     np.testing.assert_allclose(part[:, r0 - p0:r1 - p0], whole[:, r0:r1], atol=1e-5)
 
 
-def test_feature_halo_covers_the_guided_area_top_hats():
+def test_feature_halo_covers_the_head_maps():
   assert score_head.FEATURE_HALO >= (max(score_head.AREAS) - 1
-                                     + 2 * score_head.GUIDED_R)
-  assert score_head.N_FEATURES == 13
+                                     + 2 * (score_head.GUIDED_R or 0))
+  assert score_head.FEATURE_HALO >= 2 * max(score_head.TOPHATS)
+  assert score_head.N_FEATURES == (3 + len(score_head.RINGS) + len(score_head.WHITE_RINGS)
+                                   + len(score_head.TOPHATS) + len(score_head.AREAS)
+                                   + score_head.N_GUIDED)

@@ -7,8 +7,8 @@ Features (:func:`features`): ``log(1 + ||s_i|| / m)``, ``log(||e_i|| / m)`` with
 contrast of the residual at the dual windows of ``RINGS`` (none since parameter
 version 2) and of the whitened residual at ``WHITE_RINGS``, white top-hats of the
 residual map by squares (``TOPHATS``) and by area (``AREAS``, since parameter
-version 3: :mod:`lrrjax.lrr.area`), and the area top-hats after an edge-preserving
-(guided) filter (``GUIDED_R``, ``GUIDED_EPS``, since parameter version 4).
+version 3: :mod:`lrrjax.lrr.area`); optionally the area top-hats after an
+edge-preserving (guided) filter (``GUIDED_R``; none in the shipped head).
 Score (:func:`head`): ``z = softplus(a) . phi``. Each raw value depends only on
 a pixel's window, so strips with a halo give the whole scene's values
 (:mod:`lrrjax.lrr.tiled`).
@@ -41,11 +41,13 @@ TOPHATS = (2, 5, 8)       # half-widths of the square openings: 5x5, 11x11, 17x1
 AREAS = (25, 121, 289)
 AREA_LEVELS = tuple(k / 16 for k in range(-4 * 16, 8 * 16 + 1))
 # The guided filter (He et al., ECCV 2010) of the area top-hats, guided by the
-# clipped log residual map itself: (2r+1)^2 windows, eps in log units squared
-# (edges whose local std exceeds ~0.3 survive). AED's edge-preserving step as a
-# strip-local operator; fixed before any AUC of it (BUILD_NOTES "Parameter
-# version 4"). GUIDED_R = None: no guided features.
-GUIDED_R = 2
+# clipped log residual map itself: (2r+1)^2 windows, eps in log units squared.
+# AED's edge-preserving step as a strip-local operator. None: no guided
+# features. It was shipped briefly as parameter version 4 (GUIDED_R = 2,
+# GUIDED_EPS = 0.1) and withdrawn: with a consistent feature pool it changed
+# the leave-one-scene-out AUC by +0.0002 (mean) / +0.0004 (worst scene), not
+# worth its cost (BUILD_NOTES "Parameter version 4, withdrawn").
+GUIDED_R = None
 GUIDED_EPS = 0.1
 N_GUIDED = len(AREAS) if GUIDED_R is not None else 0
 N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS) + N_GUIDED

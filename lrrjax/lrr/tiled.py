@@ -60,7 +60,7 @@ NOISE_VALUES = 1 << 17
 # 0.2 GiB, BUILD_NOTES "Generalised LRR-Net+").
 STRIP_OVERHEAD = 12
 WHOLE_FACTOR = 16
-FINISH_ROWS = 1024  # rows per strip of pass 3 (N_RAW maps; its halo, FEATURE_HALO, is 292 rows)
+FINISH_ROWS = 1024  # rows per strip of pass 3 (N_RAW maps; its halo, FEATURE_HALO, is 288 rows)
 
 
 class FrozenStage(NamedTuple):
