@@ -217,3 +217,13 @@ def test_shipped_parameters_load_and_score_real_scenes(data_dir):
     z = cross.score_cube(model, cfg, sc.cube)
     assert z.shape == sc.gt.shape and np.all(np.isfinite(z))
     assert metrics.evaluate(z, sc.gt)["auc_df"] > 0.95
+
+
+def test_feature_pool_cache_follows_the_head_features(monkeypatch, tmp_path):
+  """A pool cached by another head (other features) is not reused."""
+  from lrrjax.lrr import score_head  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr.cross import head  # pylint: disable=import-outside-toplevel
+  cfg = lrr_config.get_general_config()
+  key = head._pool_key(head._pool_cfg(cfg), ["a", "b"])
+  monkeypatch.setattr(score_head, "GUIDED_EPS", 2 * score_head.GUIDED_EPS)
+  assert head._pool_key(head._pool_cfg(cfg), ["a", "b"]) != key
