@@ -36,6 +36,14 @@ units squared), fixed before any AUC of them was seen (r = 2, eps = 0.1)::
 
   python experiments/head_features.py epf --out results/ablation_general/v3_epf --r 2 --eps 0.1
 
+``warea``: leave-one-scene-out with three more features, the white area
+top-hats of the log *noise-whitened* residual map ``log(||e_i omega|| / m_w)``
+(the map behind feature 2, ``log e_w``) at the shipped areas and ladder
+(``score_head.AREAS``, ``score_head.AREA_LEVELS``), by the package's own JAX
+area openings; written down before any AUC of them was seen::
+
+  python experiments/head_features.py warea --out results/ablation_general/v3_warea
+
 All patch :mod:`lrrjax.lrr.general` in this process only; nothing in the
 package changes.
 """
@@ -147,6 +155,23 @@ def patch_epf(r: int, eps: float) -> list[str]:
   return [f"guided area top-hat {a}" for a in general.AREAS]
 
 
+def patch_warea() -> list[str]:
+  """Appends the area top-hats of the log whitened residual map to the head's
+  features (this process)."""
+  from lrrjax.lrr import area  # pylint: disable=import-outside-toplevel
+  old = general.features_from_raw
+  areas = tuple(score_head.AREAS)
+
+  def features_from_raw(raw_fn, med_f, h, w):
+    phi = old(raw_fn, med_f, h, w)
+    lw_hw = jnp.log(jnp.maximum(raw_fn[2], 1e-6 * med_f[1]) / med_f[1]).reshape(h, w)
+    tops = area.area_tophats(lw_hw, areas, score_head.AREA_LEVELS)
+    return jnp.concatenate([phi, tops.reshape(len(areas), -1)])
+
+  _install(features_from_raw, len(areas))
+  return [f"whitened area top-hat {a}" for a in areas]
+
+
 def feature_aucs(data_dir, out, extra_names=()) -> dict:
   cfg = lrr_config.get_general_config()
   model = cross.model_from_config(cfg)
@@ -172,7 +197,7 @@ def feature_aucs(data_dir, out, extra_names=()) -> dict:
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("what", choices=["aucs", "recon", "area", "epf"])
+  p.add_argument("what", choices=["aucs", "recon", "area", "epf", "warea"])
   p.add_argument("--out", required=True)
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--radii", default="2,5,8")
@@ -199,6 +224,8 @@ def main(argv=None) -> int:
       patch_recon(radii, a.iters)
     elif a.what == "epf":
       patch_epf(a.r, a.eps)
+    elif a.what == "warea":
+      patch_warea()
     else:
       patch_area(areas)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
