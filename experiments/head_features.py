@@ -76,9 +76,11 @@ from lrrjax.lrr import config as lrr_config
 from lrrjax.lrr import cross, general, score_head
 
 NAMES = ["log(1 + s/m)", "log e", "log e_w", "white ring 5/15", "top-hat 5", "top-hat 11",
-         "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289"]
-# parameter version 3 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
-# 1 and 2 had no area top-hats; the withdrawn version 4 had the guided ones too)
+         "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289",
+         "PC area top-hats 25", "PC area top-hats 121", "PC area top-hats 289"]
+# parameter version 5 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
+# 1 and 2 had no area top-hats; the withdrawn version 4 had the guided ones too;
+# versions 1-4 had no principal-component ones)
 
 
 def recon_opening(f_hw, r: int, iters: int):
@@ -160,7 +162,8 @@ def patch_epf(r: int, eps: float) -> list[str]:
     phi = old(raw_fn, med_f, h, w)
     lr_hw = jnp.log(jnp.maximum(raw_fn[1], 1e-6 * med_f[0]) / med_f[0]).reshape(h, w)
     guide = jnp.clip(lr_hw, min(score_head.AREA_LEVELS), max(score_head.AREA_LEVELS))
-    tops = phi[-n_a:].reshape(n_a, h, w)
+    a0 = 3 + len(general.RINGS) + len(general.WHITE_RINGS) + len(general.TOPHATS)
+    tops = phi[a0:a0 + n_a].reshape(n_a, h, w)
     return jnp.concatenate([phi, score_head.guided_filter(guide, tops, r, eps).reshape(n_a, -1)])
 
   _install(features_from_raw, n_a)
@@ -207,6 +210,10 @@ def patch_aedpc(k: int) -> list[str]:
   features (this process): the network's call is replaced by the same steps
   with the extra features."""
   from lrrjax.lrr import admm  # pylint: disable=import-outside-toplevel
+  if score_head.N_PC:
+    raise SystemExit("the head has principal-component area top-hats since parameter version 5 "
+                     "(score_head.PC_COMPONENTS); this ablation ran at version 3 (git checkout "
+                     "3776a6b to rerun it)")
   areas = tuple(score_head.AREAS)
   levels = tuple(i / 8 for i in range(-64, 65))
 

@@ -73,4 +73,85 @@ def test_feature_halo_covers_the_head_maps():
   assert score_head.FEATURE_HALO >= 2 * max(score_head.TOPHATS)
   assert score_head.N_FEATURES == (3 + len(score_head.RINGS) + len(score_head.WHITE_RINGS)
                                    + len(score_head.TOPHATS) + len(score_head.AREAS)
-                                   + score_head.N_GUIDED)
+                                   + score_head.N_GUIDED + score_head.N_PC)
+
+
+# ---------------------------------------------- principal-component features --
+
+
+def _pc_oracle(x_bn, h, w):
+  """pc_features by numpy / scipy / scikit-image: eigh of the covariance,
+  medians and MADs by sorting, exact area openings of the map floored to the
+  ladder (on ladder-valued images the quantised opening is exact)."""
+  from skimage import morphology  # pylint: disable=import-outside-toplevel
+  x = np.asarray(x_bn, np.float64)
+  xc = x - x.mean(axis=1, keepdims=True)
+  _, v = np.linalg.eigh(xc @ xc.T / x.shape[1])
+  p = v[:, ::-1][:, :score_head.PC_COMPONENTS].T @ xc
+  lo, step = score_head.PC_LEVELS[0], score_head.PC_LEVELS[1] - score_head.PC_LEVELS[0]
+  hi = score_head.PC_LEVELS[-1]
+  tot = np.zeros((len(score_head.AREAS), h, w))
+  for pk in p:
+    srt = np.sort(pk)
+    med = srt[(pk.size - 1) // 2]                     # the lower middle value
+    mad = np.sort(np.abs(pk - med))[(pk.size - 1) // 2]
+    z = (pk - med) / (1.4826 * mad)
+    for f in (z, -z):
+      g = np.maximum(f, lo).reshape(h, w)
+      q = np.minimum(np.floor((g - lo) / step) * step + lo, hi)
+      for i, a in enumerate(score_head.AREAS):
+        tot[i] += g - morphology.area_opening(q, area_threshold=a, connectivity=1)
+  return np.log1p(tot).reshape(len(score_head.AREAS), -1)
+
+
+def _pc_scene(seed, h=40, w=36, b=12):
+  """A smooth rank-3 background, noise, a small bright and a small dark blob, (B, N)."""
+  rng = np.random.default_rng(seed)
+  r, c = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
+  coef = np.stack([np.sin(3 * r + c), np.cos(2 * c - r), r * c]).reshape(3, -1)
+  x = rng.normal(size=(b, 3)) @ coef + 0.05 * rng.normal(size=(b, h * w))
+  img = x.reshape(b, h, w)
+  img[:, 5:8, 6:9] += 3.0 * rng.normal(size=(b, 1, 1))
+  img[:, 20:22, 25:30] -= 2.0 * rng.normal(size=(b, 1, 1))
+  return img.reshape(b, -1).astype(np.float32)
+
+
+def _pc_features(x_bn, h, w):
+  pcs = score_head.pc_basis(jnp.asarray(x_bn))
+  p_kn = ((jnp.asarray(x_bn).T - pcs.mean_b) @ pcs.v_bk).T
+  return np.asarray(score_head.pc_features(p_kn, score_head.pc_stats(p_kn), h, w))
+
+
+def test_pc_features_match_numpy_and_skimage():
+  for seed in (0, 1):
+    x = _pc_scene(seed)
+    got = _pc_features(x, 40, 36)
+    # float32 principal axes and medians against float64: the ladder floors a
+    # few values differently (one level, 1/8) at most
+    d = np.abs(np.expm1(got) - np.expm1(_pc_oracle(x, 40, 36)))
+    assert got.shape == (len(score_head.AREAS), 40 * 36)
+    assert np.mean(d < 1e-3) > 0.97 and d.max() < 2 * 2 * score_head.PC_COMPONENTS / 8
+
+
+def test_pc_features_ignore_offsets_scales_and_axis_signs():
+  x = _pc_scene(2)
+  base = _pc_features(x, 40, 36)
+  # (float32 rounding moves a few values across a ladder level: one step each)
+  d = np.abs(np.expm1(_pc_features(3.0 * x + 5.0, 40, 36)) - np.expm1(base))
+  assert np.mean(d < 1e-3) > 0.97 and d.max() < 2 * 2 * score_head.PC_COMPONENTS / 8
+  # flipping a component's sign swaps its white and black top-hats: same sum
+  # (an odd pixel count, so that the median of -p is minus that of p)
+  x = _pc_scene(2, 39, 35)
+  pcs = score_head.pc_basis(jnp.asarray(x))
+  p_kn = ((jnp.asarray(x).T - pcs.mean_b) @ pcs.v_bk).T
+  flipped = p_kn * jnp.asarray([-1.0, 1.0, -1.0])[:, None]
+  d = np.abs(np.expm1(score_head.pc_features(flipped, score_head.pc_stats(flipped), 39, 35))
+             - np.expm1(score_head.pc_features(p_kn, score_head.pc_stats(p_kn), 39, 35)))
+  assert np.mean(d < 1e-4) > 0.99 and d.max() < 2 * 2 * score_head.PC_COMPONENTS / 8
+
+
+def test_pc_features_fire_on_dark_and_bright_blobs():
+  x = _pc_scene(3)
+  phi = _pc_features(x, 40, 36)[list(score_head.AREAS).index(25)].reshape(40, 36)
+  bg = np.median(phi)
+  assert phi[5:8, 6:9].min() > bg + 1.0 and phi[20:22, 25:30].min() > bg + 1.0

@@ -19,8 +19,9 @@ Everything scene-specific is derived from the scene at call time
 5. **Score head** (:func:`features`, :func:`head`): per pixel, scale-free
    features of the result — ``log(1 + ||s_i|| / m)``, ``log(||e_i|| / m)`` with
    ``e = X - D L`` and ``m = median ||e_i||``, its noise-whitened version, the
-   local contrast of the residual at three dual-window scales and white top-hats
-   of the residual map at three scales —
+   local contrast of the whitened residual, white top-hats of the residual map
+   by squares and by area, and (parameter version 5) AED's white and black area
+   top-hats of the scene's first principal components —
    mapped to one score by ``z = softplus(a) . phi`` (non-negative weights).
    Initialised with weight 1 on ``||s_i||`` and ~0 elsewhere: the untrained head
    ranks pixels by ``||s_i||``, the LRR score.
@@ -48,18 +49,20 @@ from lrrjax.lrr.precision import highest
 from lrrjax.lrr.scene import (SceneContext, band_noise, band_weights, cluster_typicality,
                               context_of, dictionary_atoms, even_sample, noise_from_diffs,
                               normalize_cube, normalize_global, prepare, scene_context)
-from lrrjax.lrr.score_head import (AREAS, FEATURE_HALO, N_FEATURES, N_RAW, RINGS, TOPHAT_HALO,
-                                   TOPHATS, WHITE_RINGS,
-                                   HeadParams, features, features_from_raw, grey_opening, head,
-                                   raw_features, raw_medians, ring_mean, scene_median)
+from lrrjax.lrr.score_head import (AREAS, FEATURE_HALO, N_FEATURES, N_NORMS, N_RAW, RINGS,
+                                   TOPHAT_HALO, TOPHATS, WHITE_RINGS,
+                                   HeadParams, PCBasis, features, features_from_raw,
+                                   grey_opening, head, pc_basis, pc_stats, raw_features,
+                                   raw_medians, ring_mean, scene_median)
 
 __all__ = ["AREAS", "FEATURE_HALO", "GeneralLRRNet", "GeneralOutput", "HeadParams", "N_FEATURES",
-           "N_RAW", "N_REF",
+           "N_NORMS", "N_RAW", "N_REF", "PCBasis",
            "RINGS", "SceneContext", "TOPHATS", "TOPHAT_HALO", "WHITE_RINGS", "band_noise",
            "band_weights", "cluster_typicality", "context_of", "detect", "dictionary_atoms",
            "even_sample", "features", "features_from_raw", "grey_opening", "head",
-           "noise_from_diffs", "normalize_cube", "normalize_global", "prepare", "raw_features",
-           "raw_medians", "ring_mean", "scene_context", "scene_median"]
+           "noise_from_diffs", "normalize_cube", "normalize_global", "pc_basis", "pc_stats",
+           "prepare", "raw_features", "raw_medians", "ring_mean", "scene_context",
+           "scene_median"]
 
 Array = jax.Array
 
@@ -126,7 +129,7 @@ class GeneralLRRNet(nnx.Module):
                            learn_dictionary=True, outlier_k=self.outlier_k,
                            fast_median=True)
     e_bn = x_bn - state.d_bk @ state.l_kn
-    phi = features(state.s_bn.T, e_bn.T, ctx.noise_b, h, w)
+    phi = features(state.s_bn.T, e_bn.T, ctx.noise_b, h, w, x_bn.T)
     return GeneralOutput(head(self.head_params(), phi), state.s_bn, e_bn, phi, x_bn)
 
 

@@ -8,7 +8,10 @@ contrast of the residual at the dual windows of ``RINGS`` (none since parameter
 version 2) and of the whitened residual at ``WHITE_RINGS``, white top-hats of the
 residual map by squares (``TOPHATS``) and by area (``AREAS``, since parameter
 version 3: :mod:`lrrjax.lrr.area`); optionally the area top-hats after an
-edge-preserving (guided) filter (``GUIDED_R``; none in the shipped head).
+edge-preserving (guided) filter (``GUIDED_R``; none in the shipped head), and
+(since parameter version 5) AED's attribute step on the scene itself: white and
+black area top-hats of its first ``PC_COMPONENTS`` standardised principal
+components (:func:`pc_features`).
 Score (:func:`head`): ``z = softplus(a) . phi``. Each raw value depends only on
 a pixel's window, so strips with a halo give the whole scene's values
 (:mod:`lrrjax.lrr.tiled`).
@@ -50,7 +53,17 @@ AREA_LEVELS = tuple(k / 16 for k in range(-4 * 16, 8 * 16 + 1))
 GUIDED_R = None
 GUIDED_EPS = 0.1
 N_GUIDED = len(AREAS) if GUIDED_R is not None else 0
-N_FEATURES = 3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS) + N_GUIDED
+# AED's attribute step (Kang et al., IEEE TGRS 2017) on the scene's first
+# PC_COMPONENTS principal components (band-weighted input; components of the
+# whole scene, of the pixel sample in strips), each standardised by its median
+# and 1.4826 MAD: white + black area top-hats at AREAS on a ladder of MAD units
+# -8..8 in steps of 1/8, summed over components and polarities, log1p; one
+# feature per area. Fixed before any AUC of it (BUILD_NOTES "Parameter version 5").
+PC_COMPONENTS = 3
+PC_LEVELS = tuple(k / 8 for k in range(-8 * 8, 8 * 8 + 1))
+N_PC = len(AREAS) if PC_COMPONENTS else 0
+N_FEATURES = (3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS) + N_GUIDED
+              + N_PC)
 
 
 def _box_sum(x_hwc: Array, r: int) -> Array:
@@ -121,16 +134,37 @@ def grey_opening(f_hw: Array, r: int) -> Array:
   return jax.lax.reduce_window(ero, -jnp.inf, jax.lax.max, win, one, "SAME")
 
 
-N_RAW = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
+N_NORMS = 3 + len(RINGS) + len(WHITE_RINGS)  # per-pixel norms behind the features
+N_RAW = N_NORMS + PC_COMPONENTS                # ... and the principal-component scores
 TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
 # Rows the features read around a pixel: the square openings', and an area
 # opening's a - 1 (lrrjax.lrr.area: "Locality") plus the guided filter's 2r.
 FEATURE_HALO = max(TOPHAT_HALO, max(AREAS, default=1) - 1 + 2 * (GUIDED_R or 0))
 
 
-def raw_features(s_norm_n: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
-  """The per-pixel norms the features are made of, (N_RAW, N), from the column
-  norms of ``S`` (N,) and the pixel-major residual ``E`` (N, B), pixels in raster
+class PCBasis(NamedTuple):
+  """Principal axes of a scene's band-weighted pixels (:func:`pc_basis`)."""
+  mean_b: Array   # (B,) band means
+  v_bk: Array     # (B, PC_COMPONENTS) eigenvectors of the covariance, largest first
+
+
+def pc_basis(x_bn: Array) -> PCBasis:
+  """The first ``PC_COMPONENTS`` principal axes of the pixels ``x_bn`` (B, N):
+  eigenvectors of the B x B covariance ``(X - m)(X - m)^T / N`` of the largest
+  eigenvalues (their signs do not matter: the features are symmetric in them).
+  No gradient."""
+  x = jax.lax.stop_gradient(x_bn)
+  m_b = jnp.mean(x, axis=1)
+  xc = x - m_b[:, None]
+  _, v_bb = jnp.linalg.eigh(xc @ xc.T / x.shape[1])
+  return PCBasis(m_b, v_bb[:, ::-1][:, :PC_COMPONENTS])
+
+
+def raw_features(s_norm_n: Array, e_nb: Array, noise_b: Array, h: int, w: int,
+                 x_nb: Array | None = None, pcs: PCBasis | None = None) -> Array:
+  """The per-pixel values the features are made of, (N_RAW, N), from the column
+  norms of ``S`` (N,), the pixel-major residual ``E`` (N, B), the band-weighted
+  input ``x_nb`` (N, B) and the scene's principal axes ``pcs``, pixels in raster
   order.
 
   ``||s_i||``, ``||e_i||``, ``||e_i omega||`` (``omega = band_weights(sigma, 1)``:
@@ -138,7 +172,9 @@ def raw_features(s_norm_n: Array, e_nb: Array, noise_b: Array, h: int, w: int) -
   dual window of ``RINGS`` ``||e_i - ring_mean(E)_i||`` (local contrast) and for
   each of ``WHITE_RINGS`` the same of the noise-whitened residual. Each value
   depends only on the pixel's own window (at most ``max(RINGS outer)`` rows
-  away), so strips with that halo give the same values as the whole scene.
+  away), so strips with that halo give the same values as the whole scene. Then
+  the ``PC_COMPONENTS`` principal-component scores ``(x_i - m) . v_k`` (per
+  pixel; needs ``x_nb`` and ``pcs`` when ``PC_COMPONENTS > 0``).
   """
   b = e_nb.shape[1]
   norm = lambda v_nb: prox.safe_norm(v_nb, axis=-1)[:, 0]  # noqa: E731
@@ -158,7 +194,14 @@ def raw_features(s_norm_n: Array, e_nb: Array, noise_b: Array, h: int, w: int) -
   raw = [s_norm_n, norm(e_nb), norm(e_nb * inv_b)]
   raw += [norm((e_hwb - ring(i, o)).reshape(-1, b)) for i, o in RINGS]
   raw += [norm((inv_b * (e_hwb - ring(i, o))).reshape(-1, b)) for i, o in WHITE_RINGS]
-  return jnp.stack(raw)
+  raw = jnp.stack(raw)
+  if not PC_COMPONENTS:
+    return raw
+  if x_nb is None or pcs is None:
+    raise ValueError("raw_features needs the input x_nb and its principal axes pcs "
+                     f"(PC_COMPONENTS = {PC_COMPONENTS})")
+  p_kn = ((jax.lax.stop_gradient(x_nb) - pcs.mean_b) @ pcs.v_bk).T
+  return jnp.concatenate([raw, p_kn.astype(raw.dtype)])
 
 
 def scene_median(v: Array, axis: int = -1) -> Array:
@@ -168,10 +211,43 @@ def scene_median(v: Array, axis: int = -1) -> Array:
   return jax.lax.stop_gradient(jnp.maximum(prox.bisect_median(v, axis=axis), tiny))
 
 
+def pc_stats(p_kn: Array) -> Array:
+  """Median and MAD of each principal-component score over the scene,
+  (2 K,): ``[med_1..med_K, mad_1..mad_K]`` (:func:`lrrjax.lrr.prox.bisect_median`,
+  no gradient; these can be negative, so no floor)."""
+  p = jax.lax.stop_gradient(p_kn)
+  med = prox.bisect_median(p, axis=-1)
+  mad = prox.bisect_median(jnp.abs(p - med[..., None]), axis=-1)
+  return jnp.concatenate([med, mad], axis=-1)
+
+
 def raw_medians(raw_fn: Array) -> Array:
-  """Scene medians of the raw norms but the first, (N_RAW - 1,)
-  (:func:`scene_median`)."""
-  return scene_median(raw_fn[1:], axis=1)
+  """The scene statistics of the raw values, (N_NORMS - 1 + 2 PC_COMPONENTS,):
+  medians of the norms but the first (:func:`scene_median`), then
+  :func:`pc_stats` of the principal-component scores."""
+  med = scene_median(raw_fn[1:N_NORMS], axis=1)
+  if not PC_COMPONENTS:
+    return med
+  return jnp.concatenate([med, pc_stats(raw_fn[N_NORMS:])])
+
+
+def pc_features(p_kn: Array, stats_k2: Array, h: int, w: int) -> Array:
+  """AED's attribute step on principal-component scores, (N_PC, N).
+
+  With ``z_k = (p_k - med_k) / (1.4826 mad_k)`` (``stats_k2`` from
+  :func:`pc_stats`), for each area ``a`` of ``AREAS``
+  ``log(1 + sum_k [WTH_a(z_k) + WTH_a(-z_k)])``, ``WTH_a`` the white area
+  top-hat on the ladder ``PC_LEVELS`` (:func:`lrrjax.lrr.area.area_tophats`):
+  every connected structure of fewer than ``a`` pixels brighter *or darker*
+  than its surroundings in any component. Reads ``max(AREAS) - 1`` rows around
+  a pixel.
+  """
+  k = p_kn.shape[0]
+  med, mad = stats_k2[:k, None], stats_k2[k:, None]
+  z_kn = (p_kn - med) / jnp.maximum(1.4826 * mad, jnp.finfo(p_kn.dtype).tiny)
+  z_mhw = jnp.concatenate([z_kn, -z_kn]).reshape(2 * k, h, w)
+  tops = jax.vmap(lambda f: area.area_tophats(f, AREAS, PC_LEVELS))(z_mhw)
+  return jnp.log1p(jnp.sum(tops, axis=0)).reshape(len(AREAS), -1)
 
 
 def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
@@ -187,10 +263,12 @@ def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
   of fewer than ``a`` pixels at any grey level, whatever their shape;
   quantised to ``AREA_LEVELS``), then the area top-hats after
   :func:`guided_filter` (half-width ``GUIDED_R``, ``GUIDED_EPS``) guided by the
-  clipped map. A value reads ``FEATURE_HALO`` rows around its pixel.
+  clipped map, then :func:`pc_features` of the principal-component scores
+  (``med_f``'s last ``2 PC_COMPONENTS`` entries: their :func:`pc_stats`). A
+  value reads ``FEATURE_HALO`` rows around its pixel.
   """
-  med = med_f[:, None]
-  rel = jnp.log(jnp.maximum(raw_fn[1:], 1e-6 * med) / med)
+  med = med_f[:N_NORMS - 1, None]
+  rel = jnp.log(jnp.maximum(raw_fn[1:N_NORMS], 1e-6 * med) / med)
   lr_hw = rel[0].reshape(h, w)
   tops = [(lr_hw - grey_opening(lr_hw, r)).reshape(-1) for r in TOPHATS]
   if AREAS:
@@ -199,20 +277,27 @@ def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
     if N_GUIDED:
       guide = jnp.clip(lr_hw, min(AREA_LEVELS), max(AREA_LEVELS))
       tops += list(guided_filter(guide, at_ahw, GUIDED_R, GUIDED_EPS).reshape(N_GUIDED, -1))
+  if N_PC:
+    tops += list(pc_features(raw_fn[N_NORMS:], med_f[N_NORMS - 1:], h, w))
   return jnp.concatenate([jnp.log1p(raw_fn[:1] / med[:1]), rel, jnp.stack(tops)])
 
 
-def features(s_nb: Array, e_nb: Array, noise_b: Array, h: int, w: int) -> Array:
+def features(s_nb: Array, e_nb: Array, noise_b: Array, h: int, w: int,
+             x_nb: Array | None = None, pcs: PCBasis | None = None) -> Array:
   """Scale-free per-pixel features (F, N) of the LRR result ``S``, ``E = X - D L``
-  (pixel-major, (N, B)).
+  and the input ``x_nb`` (pixel-major, (N, B)); ``pcs`` default
+  :func:`pc_basis` of ``x_nb``.
 
   :func:`features_from_raw` of :func:`raw_features` with the scene's own
   medians (:func:`raw_medians`): ``log(1 + ||s_i|| / m)``; ``log(||e_i|| / m)``;
   the same for the noise-whitened residual; the local contrast of the residual
   at the dual windows of ``RINGS`` and of the whitened residual at
-  ``WHITE_RINGS``; white top-hats of ``log(||e_i|| / m)`` at ``TOPHATS``.
+  ``WHITE_RINGS``; white top-hats of ``log(||e_i|| / m)`` at ``TOPHATS``, area
+  top-hats at ``AREAS``; :func:`pc_features`.
   """
-  raw = raw_features(prox.safe_norm(s_nb, axis=-1)[:, 0], e_nb, noise_b, h, w)
+  if PC_COMPONENTS and pcs is None and x_nb is not None:
+    pcs = pc_basis(x_nb.T)
+  raw = raw_features(prox.safe_norm(s_nb, axis=-1)[:, 0], e_nb, noise_b, h, w, x_nb, pcs)
   return features_from_raw(raw, raw_medians(raw), h, w)
 
 

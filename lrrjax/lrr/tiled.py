@@ -27,8 +27,10 @@ Scores, in three passes (:func:`lrrjax.streaming.detect_tiled`):
 1. streamed statistics: global min/max, the pixel sample, horizontal
    neighbour differences of evenly spaced rows (band noise);
 2. per strip (halo ``max(RINGS outer)`` rows): the :func:`lrrjax.lrr.general.raw_features`
-   (N_RAW per-pixel norms), written to a memory-mapped (N_RAW, H, W) file;
-3. :func:`finish`: the scene medians of those maps (exact, over all N pixels),
+   (N_RAW per-pixel norms and principal-component scores, the axes from the
+   sample), written to a memory-mapped (N_RAW, H, W) file;
+3. :func:`finish`: the scene medians of those maps and the MADs of the scores
+   (exact, over all N pixels),
    then per strip (halo :data:`lrrjax.lrr.general.FEATURE_HALO`: the square
    and area openings) the features and the head.
 """
@@ -238,6 +240,8 @@ class TiledState(NamedTuple):
   ops: FrozenStage       # per-stage operators (stacked over T)
   a_f: np.ndarray        # (F,) head weights
   sample_pixels: int     # P
+  pc_mean_b: np.ndarray  # (B,) principal axes of the band-weighted sample
+  pc_bk: np.ndarray      # (B, PC_COMPONENTS)   (lrrjax.lrr.score_head.pc_basis)
 
 
 def _noise_from_diffs(hdiff_db: np.ndarray, span: float, live_b: np.ndarray) -> Array:
@@ -291,8 +295,10 @@ def fit(stats, finetune: bool = False, pretrained=None, workdir=None, progress=N
   sigma = spectral_norm(xw_bp)
   _, ops = jax.jit(frozen_unroll, static_argnames=("outlier_k",))(
       xw_bp, xw_bp[:, atoms], model.stage_params(sigma, p), outlier_k=model.outlier_k)
+  pcs = jax.jit(general.pc_basis)(xw_bp)
   return TiledState(lo, span, np.asarray(omega_b), np.asarray(noise_b),
-                    jax.tree.map(np.asarray, ops), np.asarray(model.a_f[...]), p)
+                    jax.tree.map(np.asarray, ops), np.asarray(model.a_f[...]), p,
+                    np.asarray(pcs.mean_b), np.asarray(pcs.v_bk))
 
 
 def halo(state: TiledState) -> int:  # pylint: disable=unused-argument
@@ -327,18 +333,18 @@ def apply_frozen_devices(x_nb: Array, ops: FrozenStage, devices=None,
 
 
 @jax.jit
-def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops):
+def _strip_raw(tile_hwb, lo, span, omega_b, noise_b, ops, pcs):
   h, w, b = tile_hwb.shape
   x_nb = _normalize(tile_hwb.reshape(h * w, b), lo, span) * omega_b
   s_norm_n, e_nb = apply_frozen_devices(x_nb, ops, fn=apply_frozen_norms)
-  return general.raw_features(s_norm_n, e_nb, noise_b, h, w).reshape(-1, h, w)
+  return general.raw_features(s_norm_n, e_nb, noise_b, h, w, x_nb, pcs).reshape(-1, h, w)
 
 
 def score(state: TiledState, tile_hwb: np.ndarray) -> np.ndarray:
-  """The raw per-pixel norms (N_RAW, h, W) of one strip (halo rows included)."""
+  """The raw per-pixel values (N_RAW, h, W) of one strip (halo rows included)."""
   return np.asarray(_strip_raw(jnp.asarray(tile_hwb, jnp.float32), jnp.float32(state.lo),
                                jnp.float32(state.span), state.omega_b, state.noise_b,
-                               state.ops))
+                               state.ops, general.PCBasis(state.pc_mean_b, state.pc_bk)))
 
 
 @jax.jit
@@ -350,9 +356,12 @@ def _strip_head(raw_fhw, med_f, a_f):
 
 def medians(raw_fhw) -> np.ndarray:
   """:func:`lrrjax.lrr.general.raw_medians` of the (memory-mapped) raw maps, one
-  map in memory at a time."""
-  return np.asarray([general.scene_median(jnp.asarray(raw_fhw[i]).reshape(-1))
-                     for i in range(1, raw_fhw.shape[0])], np.float32)
+  map in memory at a time (exact, over all pixels)."""
+  n = general.N_NORMS
+  med = [float(general.scene_median(jnp.asarray(raw_fhw[i]).reshape(-1))) for i in range(1, n)]
+  pc = [np.asarray(general.pc_stats(jnp.asarray(raw_fhw[i]).reshape(-1)))
+        for i in range(n, raw_fhw.shape[0])]
+  return np.asarray(med + [s[0] for s in pc] + [s[1] for s in pc], np.float32)
 
 
 def finish(state: TiledState, raw_fhw, tile_rows: int) -> Any:

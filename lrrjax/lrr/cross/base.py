@@ -13,10 +13,11 @@ from jax.sharding import Mesh
 from lrrjax.lrr import general
 
 PRETRAINED_FORMAT = "lrrjax-general-lrrnet-plus"
-PRETRAINED_VERSION = 3  # 2: no plain ring contrasts (7 head features), issue #9;
+PRETRAINED_VERSION = 5  # 2: no plain ring contrasts (7 head features), issue #9;
                         # 3: area top-hats (10 features), distractor implants, issue #8
                         # (4, guided-filtered area top-hats, 13 features, was withdrawn:
-                        # a version-4 file is refused like any other)
+                        # a version-4 file is refused like any other);
+                        # 5: principal-component area top-hats (13 features)
 SCENES_AXIS = "scenes"
 
 
