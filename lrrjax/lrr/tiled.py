@@ -359,7 +359,7 @@ def medians(raw_fhw) -> np.ndarray:
   map in memory at a time (exact, over all pixels)."""
   n = general.N_NORMS
   med = [float(general.scene_median(jnp.asarray(raw_fhw[i]).reshape(-1))) for i in range(1, n)]
-  pc = [np.asarray(general.pc_stats(jnp.asarray(raw_fhw[i]).reshape(-1)))
+  pc = [np.asarray(general.pc_stats(jnp.asarray(raw_fhw[i]).reshape(1, -1)))
         for i in range(n, raw_fhw.shape[0])]
   return np.asarray(med + [s[0] for s in pc] + [s[1] for s in pc], np.float32)
 
