@@ -107,15 +107,22 @@ def area_openings(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) ->
   a_a = jnp.asarray(list(areas), jnp.float32)[:, None, None]
   neg = jnp.asarray(-jnp.inf, f_hw.dtype)
 
-  def level(carry, t):
+  def grow(carry, mask, t):
     lab, gam = carry
-    mask = f_hw >= t
     lab = component_labels(mask, lab)
     counts = jax.ops.segment_sum(mask.reshape(-1).astype(jnp.float32),
                                  jnp.minimum(lab, big - 1).reshape(-1), num_segments=big)
     area_hw = jnp.where(mask, jnp.take(counts, jnp.minimum(lab, big - 1)), 0.0)
     hit = (area_hw[None] >= a_a) & (gam == neg)
-    return (lab, jnp.where(hit, t, gam)), None
+    return lab, jnp.where(hit, t, gam)
+
+  def level(carry, t):
+    # A level that adds no pixel to the one above has the same components and
+    # areas, and every pixel whose area reached a threshold was set above:
+    # skipped (the tails of a map; under vmap both branches would run).
+    mask = f_hw >= t
+    new = jnp.any(mask & (carry[0] == big))
+    return jax.lax.cond(new, lambda c: grow(c, mask, t), lambda c: c, carry), None
 
   init = (jnp.full((h, w), big, jnp.int32), jnp.full((len(areas), h, w), neg, f_hw.dtype))
   (_, gam), _ = jax.lax.scan(level, init, t_k)
