@@ -14,6 +14,7 @@ from lrrjax import cli, io, synthetic
 from lrrjax import export as ex
 from lrrjax.lrr import cross, general
 from lrrjax.lrr.config import get_general_config
+from quantised import assert_scores_match  # tests/ is on sys.path
 
 # Two raw cubes with different H, W and B (offset and scaled: normalisation runs inside).
 SHAPES = ((18, 22, 12), (25, 16, 31))
@@ -106,7 +107,10 @@ def test_export_runs_with_jax_alone_and_matches_score_cube(exported, tmp_path):
   for p, a, (h, w, _) in zip(paths, want, SHAPES):
     z = np.load(p + ".scores.npy")
     assert z.shape == (h, w) and a.shape == (h, w)
-    np.testing.assert_allclose(z, a, rtol=1e-4, atol=1e-4 * np.max(np.abs(a)))
+    # the export's principal axes come from subspace iteration (symbolic band
+    # count), equal to eigh's to rounding: a few pixels may differ by level
+    # steps of the quantised top-hats (tests/quantised.py)
+    assert_scores_match(z, a, model.a_f[...], min_close=0.98)
     assert np.std(a) > 0
 
 

@@ -155,3 +155,24 @@ def test_pc_features_fire_on_dark_and_bright_blobs():
   phi = _pc_features(x, 40, 36)[list(score_head.AREAS).index(25)].reshape(40, 36)
   bg = np.median(phi)
   assert phi[5:8, 6:9].min() > bg + 1.0 and phi[20:22, 25:30].min() > bg + 1.0
+
+
+def test_ritz_axes_equal_eigh_where_the_spectrum_decays():
+  """The export's principal axes (symbolic band count) against eigh."""
+  rng = np.random.default_rng(5)
+  for b in (12, 31, 200):
+    q, _ = np.linalg.qr(rng.normal(size=(b, b)))
+    lam = 10.0 ** -np.arange(b, dtype=np.float64) * 0.7  # a decaying spectrum
+    c = (q * lam) @ q.T
+    got = np.asarray(score_head._ritz_axes(jnp.asarray(c, jnp.float32), 3))
+    np.testing.assert_allclose(np.abs(np.sum(got * q[:, :3], axis=0)), 1.0, atol=1e-5)
+
+
+def test_pc_basis_lowers_with_a_symbolic_band_count():
+  x = _pc_scene(4)
+  b, n = jax.export.symbolic_shape("b, n", constraints=("b >= 8",))
+  spec = jax.ShapeDtypeStruct((b, n), jnp.float32)
+  exp = jax.export.export(jax.jit(lambda v: score_head.pc_basis(v).v_bk))(spec)
+  got = np.asarray(exp.call(jnp.asarray(x)))
+  want = np.asarray(score_head.pc_basis(jnp.asarray(x)).v_bk)
+  np.testing.assert_allclose(np.abs(np.sum(got * want, axis=0)), 1.0, atol=1e-4)
