@@ -284,7 +284,9 @@ def pc_features(p_kn: Array, stats_k2: Array, h: int, w: int) -> Array:
   z_kn = (p_kn - med) / jnp.maximum(1.4826 * mad, jnp.finfo(p_kn.dtype).tiny)
   z_mhw = jnp.concatenate([z_kn, -z_kn]).reshape(2 * k, h, w)
   # lax.map, not vmap: one map at a time keeps the openings' skipping of
-  # levels that add no pixel (a batched cond would run both branches)
+  # levels that add no pixel (a batched cond runs both branches) and stops
+  # each map's label propagation when that map has converged (measured on
+  # abu-airport-1: 0.26 s, vmap 0.58 s, the maps stacked in one image 0.49 s)
   tops = jax.lax.map(lambda f: area.area_tophats(f, AREAS, PC_LEVELS), z_mhw)
   return jnp.log1p(jnp.sum(tops, axis=0)).reshape(len(AREAS), -1)
 
