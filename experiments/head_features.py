@@ -51,8 +51,9 @@ B x B covariance, whole scene), each standardised by its median and
 1.4826 MAD, their white *and* black area top-hats (targets brighter or darker
 than their surroundings in any component) at the shipped areas on a ladder
 -8..8 MAD in steps of 1/8, summed over components and polarities, ``log1p``;
-one feature per area. Whole-scene only (no strip form yet); written down
-before any AUC of it was seen::
+one feature per area; written down before any AUC of it was seen. Ran at
+3776a6b; since parameter version 5 the package has these features
+(``score_head.pc_features``), and this command only says so::
 
   python experiments/head_features.py aedpc --out results/ablation_general/v3_aedpc --k 3
 
@@ -187,53 +188,14 @@ def patch_warea() -> list[str]:
   return [f"whitened area top-hat {a}" for a in areas]
 
 
-def pc_area_tophats(x_bn, h: int, w: int, k: int, areas, levels):
-  """``log1p`` of the white + black area top-hats of the first ``k`` standardised
-  principal components of ``x_bn`` (B, N), summed over components; (len(areas), N)."""
-  from lrrjax.lrr import area, prox  # pylint: disable=import-outside-toplevel
-  x = jax.lax.stop_gradient(x_bn)
-  xc = x - jnp.mean(x, axis=1, keepdims=True)
-  _, v_bb = jnp.linalg.eigh(xc @ xc.T / x.shape[1])
-  p_kn = v_bb[:, ::-1][:, :k].T @ xc
-  med = prox.bisect_median(p_kn, axis=1)[:, None]
-  mad = prox.bisect_median(jnp.abs(p_kn - med), axis=1)[:, None]
-  z_kn = (p_kn - med) / jnp.maximum(1.4826 * mad, jnp.finfo(x.dtype).tiny)
-  tot = jnp.zeros((len(areas), h, w), x.dtype)
-  for i in range(k):
-    for sign in (1.0, -1.0):
-      tot = tot + area.area_tophats(sign * z_kn[i].reshape(h, w), areas, levels)
-  return jnp.log1p(tot).reshape(len(areas), -1)
-
-
 def patch_aedpc(k: int) -> list[str]:
-  """Appends :func:`pc_area_tophats` of the network's input to the head's
-  features (this process): the network's call is replaced by the same steps
-  with the extra features."""
-  from lrrjax.lrr import admm  # pylint: disable=import-outside-toplevel
-  if score_head.N_PC:
-    raise SystemExit("the head has principal-component area top-hats since parameter version 5 "
-                     "(score_head.PC_COMPONENTS); this ablation ran at version 3 (git checkout "
-                     "3776a6b to rerun it)")
-  areas = tuple(score_head.AREAS)
-  levels = tuple(i / 8 for i in range(-64, 65))
-
-  @general.highest
-  def call(self, ctx, h, w):
-    omega_b = general.band_weights(ctx.noise_b, self.gamma())
-    x_bn = omega_b[:, None] * ctx.x_bn
-    d0_bk = admm.project_atoms(x_bn[:, ctx.atoms_k])
-    sigma = jax.lax.stop_gradient(general.spectral_norm(x_bn))
-    state, _ = admm.unroll(x_bn, d0_bk, self.stage_params(sigma, x_bn.shape[1]), self.lam,
-                           learn_dictionary=True, outlier_k=self.outlier_k, fast_median=True)
-    e_bn = x_bn - state.d_bk @ state.l_kn
-    phi = general.features(state.s_bn.T, e_bn.T, ctx.noise_b, h, w)
-    phi = jnp.concatenate([phi, pc_area_tophats(x_bn, h, w, k, areas, levels)])
-    return general.GeneralOutput(general.head(self.head_params(), phi), state.s_bn, e_bn,
-                                 phi, x_bn)
-
-  general.GeneralLRRNet.__call__ = call
-  general.N_FEATURES = general.N_FEATURES + len(areas)
-  return [f"PC area top-hats {a}" for a in areas]
+  """The ``aedpc`` ablation ran at parameter version 3 (3776a6b); since version 5
+  the package computes exactly these features itself
+  (:func:`lrrjax.lrr.score_head.pc_features`), so here it only says so."""
+  del k
+  raise SystemExit("the head has principal-component area top-hats since parameter version 5 "
+                   "(lrrjax.lrr.score_head.pc_features); this ablation ran at version 3 "
+                   "(git checkout 3776a6b to rerun it)")
 
 
 def feature_aucs(data_dir, out, extra_names=()) -> dict:
@@ -269,7 +231,7 @@ def main(argv=None) -> int:
   p.add_argument("--areas", default="25,121,289")
   p.add_argument("--r", type=int, default=2, help="epf: guided filter half-width")
   p.add_argument("--eps", type=float, default=0.1, help="epf: guided filter eps")
-  p.add_argument("--k", type=int, default=3, help="aedpc: principal components")
+  p.add_argument("--k", type=int, default=3, help="aedpc: principal components (runs at 3776a6b only)")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="recon / area: config override passed to generalization.run")
   p.add_argument("--with-recon", action="store_true",
