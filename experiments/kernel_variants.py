@@ -183,7 +183,7 @@ def main(argv=None) -> int:
   arr = np.load(args.cube, mmap_mode="r")
   h, w, b = arr.shape
   strip = np.ascontiguousarray(arr[:args.rows], dtype=np.float32)
-  stats = stream.stream_stats(arr, 256, covariance=False, noise_rows=tiled.noise_rows(h, w))
+  stats = stream.stream_stats(arr, 256, covariance=True, noise_rows=tiled.noise_rows(h, w))
   state = tiled.fit(stats)
   t, _, k = state.ops.d_bk.shape
   ops = jax.tree.map(jnp.asarray, state.ops)

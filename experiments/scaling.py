@@ -134,7 +134,7 @@ def lrrnet_flop_rate(cube: pathlib.Path, rows: int = 64, repeats: int = 3) -> di
   arr = np.load(cube, mmap_mode="r")
   h, w, b = arr.shape
   strip = np.ascontiguousarray(arr[:rows], dtype=np.float32)
-  stats = stream.stream_stats(arr, 256, covariance=False,
+  stats = stream.stream_stats(arr, 256, covariance=True,
                               noise_rows=tiled.noise_rows(h, w))
   state = tiled.fit(stats)
   t, _, k = state.ops.d_bk.shape

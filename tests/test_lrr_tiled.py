@@ -9,7 +9,7 @@ import pytest
 from lrrjax import cli, detectors, io, streaming, synthetic
 from lrrjax.errors import ConfigError
 from lrrjax.io import lazy, stream
-from lrrjax.lrr import admm, general, methods, tiled
+from lrrjax.lrr import admm, general, methods, score_head, tiled
 from quantised import assert_scores_match  # tests/ is on sys.path
 from test_sharding import _run_on_two_virtual_devices  # tests/ is on sys.path
 
@@ -81,7 +81,7 @@ def test_strips_equal_the_whole_scene_when_the_sample_holds_every_pixel(tmp_path
 def test_scores_do_not_depend_on_the_strip_height(tmp_path):
   """N > P: operators from a 500-pixel sample; any strip height, same scores."""
   sc = synthetic.make_scene(48, 40, 30, n_targets=6, seed=4)
-  stats = stream.stream_stats(sc.cube, 7, covariance=False, sample=500,
+  stats = stream.stream_stats(sc.cube, 7, covariance=True, sample=500,
                               noise_rows=tiled.noise_rows(48, 40))
   assert stats.hdiff_db.shape == (48 * 39, 30)
   state = tiled.fit(stats)
@@ -95,6 +95,32 @@ def test_scores_do_not_depend_on_the_strip_height(tmp_path):
     got.append(tiled.finish(state, raw, rows))
   for g in got[:2]:
     np.testing.assert_allclose(g, got[2], rtol=1e-5, atol=1e-5 * float(np.abs(got[2]).max()))
+
+
+def test_principal_axes_come_from_every_pixel_not_the_sample(data_dir):
+  """N > P: the strips' principal-component scores (the head's AED features)
+  are the whole scene's (axes from the streamed covariance; the 500-pixel
+  sample's axes differ), up to the sign of each axis; no covariance: refused."""
+  cube = _crop(data_dir, "abu-beach-2", 48, 40)
+  model, _, x_bn, h, w = _weighted(cube)
+  ref = general.pc_basis(x_bn)
+  stats = stream.stream_stats(cube, 7, covariance=True, sample=500,
+                              noise_rows=tiled.noise_rows(h, w))
+  state = tiled.fit(stats)
+  np.testing.assert_allclose(state.omega_b, general.band_weights(
+      general.prepare(cube, gamma0=0.0).noise_b, model.gamma()), rtol=1e-5)
+  got = tiled.score(state, cube)[general.N_NORMS:].reshape(score_head.PC_COMPONENTS, -1)
+  want = np.asarray((x_bn.T - ref.mean_b) @ ref.v_bk).T
+  scale = float(np.abs(want).max())
+  for g, v in zip(got, want):
+    sign = np.sign(np.dot(g, v))
+    np.testing.assert_allclose(sign * g, v, atol=2e-4 * scale)
+  # the sample's own axes are measurably off (what the strips used before)
+  samp = general.pc_basis(x_bn[:, stats.sample_index])
+  cos = np.abs(np.sum(np.asarray(samp.v_bk) * np.asarray(ref.v_bk), axis=0))
+  assert cos.min() < 1 - 1e-4, cos
+  with pytest.raises(ConfigError, match="covariance"):
+    tiled.fit(stats._replace(cov=None))
 
 
 def test_noise_rows_follow_the_whole_scene_path():
@@ -151,7 +177,7 @@ from lrrjax.io import stream
 from lrrjax.lrr import general, tiled
 assert len(jax.devices()) == 2, jax.devices()
 sc = synthetic.make_scene(30, 28, 20, n_targets=4, seed=5)
-stats = stream.stream_stats(sc.cube, 8, covariance=False, noise_rows=tiled.noise_rows(30, 28))
+stats = stream.stream_stats(sc.cube, 8, covariance=True, noise_rows=tiled.noise_rows(30, 28))
 state = tiled.fit(stats)
 ops = jax.tree.map(jax.numpy.asarray, state.ops)
 x = jax.numpy.asarray(np.random.default_rng(0).random((840, 20), np.float32))

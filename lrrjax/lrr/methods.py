@@ -119,7 +119,7 @@ register(MethodSpec("lrrnet", lrrnet,
 def _tiled_form():
   from lrrjax.detectors import TiledForm  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import tiled  # pylint: disable=import-outside-toplevel
-  return TiledForm(tiled.fit, tiled.score, tiled.halo, needs_covariance=False,
+  return TiledForm(tiled.fit, tiled.score, tiled.halo, needs_covariance=True,
                    noise_rows=tiled.noise_rows, finish=tiled.finish,
                    whole_factor=tiled.WHOLE_FACTOR, strip_overhead=tiled.STRIP_OVERHEAD)
 

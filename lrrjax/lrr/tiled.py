@@ -24,11 +24,11 @@ e.g. all 100 x 100 benchmark scenes) the tiled scores equal the whole-scene ones
 
 Scores, in three passes (:func:`lrrjax.streaming.detect_tiled`):
 
-1. streamed statistics: global min/max, the pixel sample, horizontal
-   neighbour differences of evenly spaced rows (band noise);
+1. streamed statistics: global min/max, band means and covariance (the
+   principal axes of the head, exact: :func:`stream_pc_basis`), the pixel
+   sample, horizontal neighbour differences of evenly spaced rows (band noise);
 2. per strip (halo ``max(RINGS outer)`` rows): the :func:`lrrjax.lrr.general.raw_features`
-   (N_RAW per-pixel norms and principal-component scores, the axes from the
-   sample), written to a memory-mapped (N_RAW, H, W) file;
+   (N_RAW per-pixel norms and principal-component scores), written to a memory-mapped (N_RAW, H, W) file;
 3. :func:`finish`: the scene medians of those maps and the MADs of the scores
    (exact, over all N pixels),
    then per strip (halo :data:`lrrjax.lrr.general.FEATURE_HALO`: the square
@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lrrjax.errors import ConfigError
-from lrrjax.lrr import admm, general, prox
+from lrrjax.lrr import admm, general, prox, score_head
 from lrrjax.lrr.network import spectral_norm
 from lrrjax.lrr.precision import highest
 
@@ -240,8 +240,8 @@ class TiledState(NamedTuple):
   ops: FrozenStage       # per-stage operators (stacked over T)
   a_f: np.ndarray        # (F,) head weights
   sample_pixels: int     # P
-  pc_mean_b: np.ndarray  # (B,) principal axes of the band-weighted sample
-  pc_bk: np.ndarray      # (B, PC_COMPONENTS)   (lrrjax.lrr.score_head.pc_basis)
+  pc_mean_b: np.ndarray  # (B,) principal axes of the band-weighted scene (every
+  pc_bk: np.ndarray      # (B, PC_COMPONENTS)  pixel: stream_pc_basis)
 
 
 def _noise_from_diffs(hdiff_db: np.ndarray, span: float, live_b: np.ndarray) -> Array:
@@ -260,7 +260,8 @@ def fit(stats, finetune: bool = False, pretrained=None, workdir=None, progress=N
         seed: int | None = None, **overrides) -> TiledState:
   """Scene context from the streamed statistics and the sample run.
 
-  ``stats`` must carry ``hdiff_db`` (:data:`NOISE_ROWS` evenly spaced rows).
+  ``stats`` must carry ``hdiff_db`` (:data:`NOISE_ROWS` evenly spaced rows)
+  and the covariance (:func:`stream_pc_basis`).
   The parameters are :func:`lrrjax.lrr.methods.lrrnet_plus`'s; per-scene
   training (``finetune``) has no tiled form.
   """
@@ -295,10 +296,49 @@ def fit(stats, finetune: bool = False, pretrained=None, workdir=None, progress=N
   sigma = spectral_norm(xw_bp)
   _, ops = jax.jit(frozen_unroll, static_argnames=("outlier_k",))(
       xw_bp, xw_bp[:, atoms], model.stage_params(sigma, p), outlier_k=model.outlier_k)
-  pcs = jax.jit(general.pc_basis)(xw_bp)
+  if p == stats.n_pixels:  # the sample is the scene: the whole-scene path's own float32 axes
+    pcs = jax.jit(general.pc_basis)(xw_bp)
+    pc_mean_b, pc_bk = np.asarray(pcs.mean_b), np.asarray(pcs.v_bk)
+  else:
+    pc_mean_b, pc_bk = stream_pc_basis(stats, lo, span, np.asarray(omega_b))
   return TiledState(lo, span, np.asarray(omega_b), np.asarray(noise_b),
                     jax.tree.map(np.asarray, ops), np.asarray(model.a_f[...]), p,
-                    np.asarray(pcs.mean_b), np.asarray(pcs.v_bk))
+                    pc_mean_b, pc_bk)
+
+
+def stream_pc_basis(stats, lo: float, span: float, omega_b: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+  """:func:`lrrjax.lrr.general.pc_basis` of the whole scene from the streamed
+  mean and covariance of the raw cube (every pixel, not the sample).
+
+  The band-weighted pixels are ``x_w = omega (x - lo) / span``, so their mean is
+  ``omega (mean - lo) / span`` and their covariance
+  ``diag(omega) C diag(omega) / span^2``; its eigenvectors (float64) of the
+  ``PC_COMPONENTS`` largest eigenvalues. Axes of the sample alone turned by
+  ~0.009 rad on a 512 x 512 synthetic scene, enough to move the quantised
+  principal-component top-hats of many background pixels by a level
+  (strips vs whole scene: Spearman 0.770; with these axes 0.998,
+  BUILD_NOTES "Parameter version 5"). When the sample holds every pixel,
+  :func:`fit` takes the axes of the sample instead, computed as the whole-scene
+  path does (float32 :func:`lrrjax.lrr.general.pc_basis`): float32 and float64
+  axes differ by rounding, and that moved ~1.4 % of abu-airport-1's scores by a
+  quantisation level step.
+
+  Returns:
+    ``(mean_b, v_bk)`` float32, as :class:`lrrjax.lrr.general.PCBasis`.
+
+  Raises:
+    ConfigError: ``stats`` without the covariance (``covariance=False``).
+  """
+  if stats.cov is None:
+    raise ConfigError("lrrnet-plus strip by strip needs the streamed covariance of the "
+                      "scene (stream_stats(..., covariance=True)) for its principal axes")
+  om = np.asarray(omega_b, np.float64)
+  mean_b = om * (np.asarray(stats.mean, np.float64) - lo) / span
+  cov_bb = om[:, None] * np.asarray(stats.cov, np.float64) * om[None, :] / (span * span)
+  _, v_bb = np.linalg.eigh((cov_bb + cov_bb.T) / 2)
+  v_bk = v_bb[:, ::-1][:, :score_head.PC_COMPONENTS]
+  return mean_b.astype(np.float32), np.ascontiguousarray(v_bk, np.float32)
 
 
 def halo(state: TiledState) -> int:  # pylint: disable=unused-argument
