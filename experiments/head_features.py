@@ -57,6 +57,13 @@ one feature per area; written down before any AUC of it was seen. Ran at
 
   python experiments/head_features.py aedpc --out results/ablation_general/v3_aedpc --k 3
 
+``rx``: leave-one-scene-out with one more feature, the log global RX score of
+the band-weighted input relative to its scene median (the package's own
+:func:`lrrjax.detectors.rx.global_rx`), written down before any AUC of it was
+seen::
+
+  python experiments/head_features.py rx --out results/ablation_general/v5_rx
+
 All patch :mod:`lrrjax.lrr.general` in this process only; nothing in the
 package changes.
 """
@@ -188,6 +195,30 @@ def patch_warea() -> list[str]:
   return [f"whitened area top-hat {a}" for a in areas]
 
 
+def patch_rx() -> list[str]:
+  """Appends one feature, the log global RX score of the network's
+  band-weighted input relative to its scene median,
+  ``log(max(d_i, 1e-6 med d) / med d)`` with ``d_i`` the package's global RX
+  (:func:`lrrjax.detectors.rx.global_rx`: squared Mahalanobis distance to the
+  scene mean, pseudo-inverse of the covariance by a thin SVD of the
+  band-standardised pixels), to the head's features (this process; whole
+  scenes only: no strip form)."""
+  from lrrjax.detectors import rx  # pylint: disable=import-outside-toplevel
+  old = general.features
+
+  def features(s_nb, e_nb, noise_b, h, w, x_nb=None, pcs=None):
+    phi = old(s_nb, e_nb, noise_b, h, w, x_nb, pcs)
+    d_n = jax.lax.stop_gradient(rx._global_rx_n(x_nb))  # pylint: disable=protected-access
+    med = score_head.scene_median(d_n)
+    return jnp.concatenate([phi, jnp.log(jnp.maximum(d_n, 1e-6 * med) / med)[None]])
+
+  score_head.features = features
+  general.features = features
+  general.N_FEATURES = general.N_FEATURES + 1
+  score_head.N_FEATURES = score_head.N_FEATURES + 1
+  return ["log global RX"]
+
+
 def patch_aedpc(k: int) -> list[str]:
   """The ``aedpc`` ablation ran at parameter version 3 (3776a6b); since version 5
   the package computes exactly these features itself
@@ -223,7 +254,7 @@ def feature_aucs(data_dir, out, extra_names=()) -> dict:
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("what", choices=["aucs", "recon", "area", "epf", "warea", "aedpc"])
+  p.add_argument("what", choices=["aucs", "recon", "area", "epf", "warea", "aedpc", "rx"])
   p.add_argument("--out", required=True)
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--radii", default="2,5,8")
@@ -255,6 +286,8 @@ def main(argv=None) -> int:
       patch_warea()
     elif a.what == "aedpc":
       patch_aedpc(a.k)
+    elif a.what == "rx":
+      patch_rx()
     else:
       patch_area(areas)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
