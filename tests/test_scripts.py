@@ -118,3 +118,23 @@ def test_kernel_variants_agree_with_the_shipped_strip(tmp_path):
   assert rec["box_max_abs_diff"]["nested_slices"] <= 1e-5 * scale
   assert rec["box_max_abs_diff"]["summed_area"] <= 1e-3 * scale
   assert rec["ratio_strip_shipped"] > 0 and len(rec["matmul_gflops_around"]) == 2
+
+
+def test_low_far_script_partial_auc_and_pd(data, tmp_path):
+  """Partial AUC over FAR <= 1e-2 against a hand count, and the script's record."""
+  low = _script("low_far")
+  labels = np.zeros(1000, bool)
+  labels[:10] = True
+  perfect = np.where(labels, 2.0, np.linspace(0, 1, 1000))
+  assert low.partial_auc(perfect, labels) == pytest.approx(1.0)
+  # half the targets above every background pixel, half below all of them
+  half = np.where(labels, 0.0, np.linspace(0.1, 1, 1000))
+  half[:5] = 2.0
+  assert low.partial_auc(half, labels) == pytest.approx(0.5)
+  rec = low.scene_record(half.reshape(20, 50), labels.reshape(20, 50))
+  assert rec["pd_at_far_0.01"] == pytest.approx(0.5) and rec["pd_at_far_0.001"] == pytest.approx(0.5)
+  out = tmp_path / "low.json"
+  low.main(["--out", str(out), "--data", str(data), "--methods", "grx"])
+  got = json.loads(out.read_text())
+  assert [r["scene"] for r in got["records"]] == ["tiny"]
+  assert 0.0 <= got["mean"]["grx"]["partial_auc_1e-2"] <= 1.0
