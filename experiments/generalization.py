@@ -75,7 +75,9 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-",
     model = cross.model_from_config(cfg)
     held = [i for i in range(len(scenes)) if i not in train_idx]
     losses = cross.train_head(model, pool, cross.fold_mask(pool, held),
-                              int(cfg.train.head_steps), float(cfg.train.head_lr))
+                              int(cfg.train.head_steps), float(cfg.train.head_lr),
+                              neg_top=float(cfg.train.get("head_neg_top", 1.0)),
+                              neg_top_weight=float(cfg.train.get("head_neg_top_weight", 0.0)))
     z = [np.asarray(general.head(model.head_params(), feats[i])).reshape(
         scenes[i].height, scenes[i].width) for i in test_idx]
     return z, {"head_loss": [float(losses[0]), float(losses[-1])],
@@ -87,7 +89,8 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-",
     z, hist = fit_and_score([j for j in range(len(scenes)) if j != i], [i])
     rec = {"split": "loso", "scene": sc.name, "train": [s for s in stems if s != sc.name],
            "seconds": time.perf_counter() - t, "history": hist,
-           **{k: float(v) for k, v in metrics.evaluate(z[0], sc.gt).items()}}
+           **{k: float(v) for k, v in metrics.evaluate(z[0], sc.gt).items()},
+           "partial_auc_1e-2": metrics.partial_auc_df(z[0], sc.gt)}
     if feats is not None:
       rec["untrained_auc_df"] = float(metrics.evaluate(
           feats[i][0].reshape(sc.height, sc.width), sc.gt)["auc_df"])
@@ -100,11 +103,14 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-",
     for k, i in enumerate(other):
       rec = {"split": "abu-only", "scene": stems[i], "train": [stems[j] for j in abu],
              "history": hist,
-             **{kk: float(v) for kk, v in metrics.evaluate(z[k], scenes[i].gt).items()}}
+             **{kk: float(v) for kk, v in metrics.evaluate(z[k], scenes[i].gt).items()},
+             "partial_auc_1e-2": metrics.partial_auc_df(z[k], scenes[i].gt)}
       records.append(rec)
       _log(f"abu-only -> {stems[i]}: AUC(D,F) {rec['auc_df']:.4f}")
   loso = [r["auc_df"] for r in records if r["split"] == "loso"]
   summary = {"loso_mean_auc_df": float(np.mean(loso)), "loso_min_auc_df": float(np.min(loso)),
+             "loso_mean_partial_auc_1e-2": float(np.mean(
+                 [r["partial_auc_1e-2"] for r in records if r["split"] == "loso"])),
              "features": None if features is None else list(features),
              "pool_seconds": pool_seconds, "seconds": time.perf_counter() - t0}
   obj = {"records": records, "summary": summary,
@@ -115,15 +121,17 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-",
 
 
 def render(records, summary) -> str:
-  lines = ["| split | scene | AUC(D,F) | untrained | AUC(D,tau) | AUC(F,tau) |",
-           "|---|---|---:|---:|---:|---:|"]
+  lines = ["| split | scene | AUC(D,F) | untrained | AUC(D,tau) | AUC(F,tau) | partial AUC FAR<=1e-2 |",
+           "|---|---|---:|---:|---:|---:|---:|"]
   for r in records:
     un = r.get("untrained_auc_df")
     lines.append(f"| {r['split']} | {r['scene']} | {r['auc_df']:.4f} | "
                  f"{'' if un is None else f'{un:.4f}'} | {r.get('auc_dt', float('nan')):.4f} | "
-                 f"{r.get('auc_ft', float('nan')):.4f} |")
+                 f"{r.get('auc_ft', float('nan')):.4f} | "
+                 f"{r.get('partial_auc_1e-2', float('nan')):.4f} |")
   lines.append(f"\nLOSO mean {summary['loso_mean_auc_df']:.4f}, worst "
-               f"{summary['loso_min_auc_df']:.4f}.\n")
+               f"{summary['loso_min_auc_df']:.4f}, mean partial AUC (FAR <= 1e-2) "
+               f"{summary.get('loso_mean_partial_auc_1e-2', float('nan')):.4f}.\n")
   return "\n".join(lines)
 
 

@@ -30,19 +30,11 @@ FARS = (1e-3, 1e-2)
 PARTIAL = 1e-2
 
 
-def partial_auc(scores: np.ndarray, labels: np.ndarray, far_max: float = PARTIAL) -> float:
-  """Area under the ROC for FAR in [0, far_max], divided by far_max."""
-  far, pd, _ = metrics.roc_curve(scores, labels)
-  keep = far <= far_max
-  x = np.concatenate([far[keep], [far_max]])
-  y = np.concatenate([pd[keep], [np.interp(far_max, far, pd)]])
-  return float(np.trapezoid(y, x) / far_max)
-
-
 def scene_record(scores_hw: np.ndarray, gt_hw: np.ndarray) -> dict:
   s = np.asarray(scores_hw, np.float64).ravel()
   g = np.asarray(gt_hw, bool).ravel()
-  rec = {"auc_df": metrics.auc_df(s, g), "partial_auc_1e-2": partial_auc(s, g)}
+  rec = {"auc_df": metrics.auc_df(s, g),
+         "partial_auc_1e-2": metrics.partial_auc_df(s, g, PARTIAL)}
   for far in FARS:
     thr = stratified.threshold(s[~g], far)
     rec[f"pd_at_far_{far:g}"] = float(np.mean(s[g] > thr))

@@ -129,6 +129,29 @@ def auc_df(scores, labels) -> float:
   return _trapezoid(pf, pd)
 
 
+def partial_auc_df(scores, labels, far_max: float = 1e-2) -> float:
+  """Area under the ROC curve PD(PF) for PF in [0, ``far_max``], divided by
+  ``far_max`` (1 = every target above every background pixel of the top
+  ``far_max`` share; random scores: ``far_max / 2``), on the exact curve,
+  linearly interpolated at ``far_max``: the low false-alarm end of the ROC,
+  where a detector's threshold is set.
+
+  Args:
+    scores, labels: see :func:`roc_curve`.
+    far_max: the false-alarm rate the area stops at, in (0, 1].
+
+  Returns:
+    The normalised partial AUC in [0, 1] as a Python float.
+  """
+  if not 0.0 < far_max <= 1.0:
+    raise ValueError(f"far_max must lie in (0, 1], got {far_max}")
+  pf, pd, _ = roc_curve(scores, labels)
+  keep = pf <= far_max
+  x = np.concatenate([pf[keep], [far_max]])
+  y = np.concatenate([pd[keep], [np.interp(far_max, pf, pd)]])
+  return _trapezoid(x, y) / far_max
+
+
 def minmax(scores) -> np.ndarray:
   """Min-max normalises scores to [0, 1]: (s - min) / (max - min), float64.
 

@@ -79,6 +79,35 @@ def test_head_training_lowers_the_ranking_loss_and_round_trips(cubes, tmp_path):
                              cross.score_cube(res.model, cfg, other), rtol=1e-5, atol=1e-6)
 
 
+def test_partial_auc_term_of_the_head_loss():
+  """The top-k term ranks the implants against each version's hardest background
+  pixels: with k = Q it is the full loss, with smaller k it is larger (harder
+  negatives), and weight 0 leaves the full loss."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import general  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr.cross import head as head_mod  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  f = general.N_FEATURES
+  pos = jnp.asarray(rng.random((3, f, 5), np.float32) + 0.5)
+  neg = jnp.asarray(rng.random((3, f, 40), np.float32))
+  posw = jnp.ones((3, 5), jnp.float32)
+  hp = general.HeadParams(jnp.asarray(rng.standard_normal(f).astype(np.float32)))
+  full = float(head_mod._head_loss(hp, (pos, posw, neg)))  # pylint: disable=protected-access
+  k_all = float(head_mod._head_loss(hp, (pos, posw, neg), 40, 0.5))  # pylint: disable=protected-access
+  k_few = float(head_mod._head_loss(hp, (pos, posw, neg), 4, 1.0))  # pylint: disable=protected-access
+  none = float(head_mod._head_loss(hp, (pos, posw, neg), 4, 0.0))  # pylint: disable=protected-access
+  assert k_all == pytest.approx(full, rel=1e-6) and none == full
+  z = np.einsum("f,vfq->vq", np.log1p(np.exp(np.asarray(hp.a_f))), np.asarray(neg))
+  zp = np.einsum("f,vfm->vm", np.log1p(np.exp(np.asarray(hp.a_f))), np.asarray(pos))
+  top = np.sort(z, axis=1)[:, -4:]
+  want = np.mean(np.log1p(np.exp(top[:, None, :] - zp[:, :, None])))
+  assert k_few == pytest.approx(want, rel=1e-5) and k_few > full
+  cfg = tiny_config(**{"train.head_neg_top": 0.1, "train.head_neg_top_weight": 0.5})
+  res = cross.train_general([io.normalize(synthetic.make_scene(24, 24, 20, n_targets=3,
+                                                               seed=20).cube)], cfg)
+  assert res.history["head_loss"][-1] < res.history["head_loss"][0]
+
+
 def test_parameter_file_errors_name_the_file(cubes, tmp_path):
   cfg = tiny_config(**{"train.head_steps": 1})
   good = cross.save_pretrained(tmp_path / "p.json", cross.model_from_config(cfg), cfg, [])

@@ -224,3 +224,21 @@ def test_global_rx_reference_auc_on_real_scenes(data_dir, name, want):
   assert round(r["auc_df"], 4) == want
   assert r["auc_df"] == pytest.approx(skm.roc_auc_score(gt.ravel(), rx.ravel()), abs=1e-9)
   assert 0 <= r["auc_ft"] < r["auc_dt"] <= 1
+
+
+def test_partial_auc_against_the_truncated_sklearn_curve():
+  """The normalised area of the ROC up to FAR 1e-2, on the exact curve (sklearn's
+  roc_curve, truncated and interpolated by hand); perfect = 1, bad range refused."""
+  rng = np.random.default_rng(3)
+  labels = np.zeros(5000, bool)
+  labels[:60] = True
+  scores = rng.standard_normal(5000) + 2.5 * labels
+  fpr, tpr, _ = skm.roc_curve(labels, scores, drop_intermediate=False)
+  keep = fpr <= 1e-2
+  x = np.append(fpr[keep], 1e-2)
+  y = np.append(tpr[keep], np.interp(1e-2, fpr, tpr))
+  want = float(np.sum(np.diff(x) * (y[1:] + y[:-1])) / 2 / 1e-2)
+  assert metrics.partial_auc_df(scores, labels) == pytest.approx(want, rel=1e-9)
+  assert metrics.partial_auc_df(labels * 3.0 + rng.random(5000), labels) == pytest.approx(1.0)
+  with pytest.raises(ValueError, match="far_max"):
+    metrics.partial_auc_df(scores, labels, 0.0)

@@ -71,6 +71,8 @@ def get_general_config() -> ml_collections.ConfigDict:
   c.train.lr = 0.02
   c.train.versions_per_scene = 8 # phase 1: implanted versions of every training scene
   c.train.neg_pixels = 1024      # background pixels per crop / version in the ranking loss
+  c.train.head_neg_top = 1.0      # phase 1: share of each version's background sample
+  c.train.head_neg_top_weight = 0.0  # ... (its top scores) in a partial-AUC term of this weight
   c.train.distractors = (1, 3)   # large background patches per implanted scene (lo, hi)
   c.train.rec_weight = 0.1       # weight of ||X - D L - S||^2 / ||X||^2
   c.train.data_parallel = False  # split each step's crops over all devices

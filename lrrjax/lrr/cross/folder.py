@@ -63,7 +63,9 @@ def train_general(cubes: Sequence[np.ndarray], cfg: ml_collections.ConfigDict,
         save_feature_pool(cache, feature_pool, cfg, scene_names)
   use = np.ones(feature_pool.scene_v.shape, bool) if use is None else use
   head_losses = train_head(model, feature_pool, use, int(t.head_steps), float(t.head_lr),
-                           data_parallel=bool(t.data_parallel))
+                           data_parallel=bool(t.data_parallel),
+                           neg_top=float(t.get("head_neg_top", 1.0)),
+                           neg_top_weight=float(t.get("head_neg_top_weight", 0.0)))
   history: dict[str, list] = {"head_loss": [float(v) for v in head_losses],
                               "step": [], "loss": [], "rank": [], "rec": [], "finite": []}
   if progress is not None:

@@ -98,24 +98,36 @@ def fold_mask(pool: FeaturePool, held_out: Sequence[int]) -> np.ndarray:
   return ~bad
 
 
-def _head_loss(hp, pool_arrays):
+def _head_loss(hp, pool_arrays, top_k: int = 0, top_weight: float = 0.0):
+  """Pairwise ranking loss of implanted (``pos``, weights ``posw``) against
+  background (``neg``) pixels of each version: ``mean softplus(z_q - z_p)``
+  over all pairs (a full-AUC surrogate). With ``top_k > 0`` and ``top_weight
+  = w`` it is ``(1 - w)`` times that plus ``w`` times the same mean over only
+  the ``top_k`` highest-scoring background pixels of each version (a partial-AUC
+  surrogate: the low false-alarm end of the ROC)."""
   pos, posw, neg = pool_arrays
   zp = jax.vmap(general.head, in_axes=(None, 0))(hp, pos)   # (V, M)
   zq = jax.vmap(general.head, in_axes=(None, 0))(hp, neg)   # (V, Q)
-  pair = jax.nn.softplus(zq[:, None, :] - zp[:, :, None])    # (V, M, Q)
-  per_pos = jnp.mean(pair, axis=2)
-  return jnp.sum(per_pos * posw) / jnp.maximum(jnp.sum(posw), 1.0)
+
+  def ranked(zq_vq):
+    per_pos = jnp.mean(jax.nn.softplus(zq_vq[:, None, :] - zp[:, :, None]), axis=2)  # (V, M)
+    return jnp.sum(per_pos * posw) / jnp.maximum(jnp.sum(posw), 1.0)
+
+  loss = ranked(zq)
+  if top_k > 0 and top_weight > 0:
+    loss = (1.0 - top_weight) * loss + top_weight * ranked(jax.lax.top_k(zq, top_k)[0])
+  return loss
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "lr"))
-def _fit_head(hp, pos, posw, neg, steps, lr):
+@functools.partial(jax.jit, static_argnames=("steps", "lr", "top_k", "top_weight"))
+def _fit_head(hp, pos, posw, neg, steps, lr, top_k=0, top_weight=0.0):
   tx = optax.adam(lr)
   state = tx.init(hp)
   # (full batch: the whole pool of the fold is one array, so each step is exact)
 
   def body(carry, _):
     hp, state = carry
-    loss, g = jax.value_and_grad(_head_loss)(hp, (pos, posw, neg))
+    loss, g = jax.value_and_grad(_head_loss)(hp, (pos, posw, neg), top_k, top_weight)
     upd, state = tx.update(g, state, hp)
     return (optax.apply_updates(hp, upd), state), loss
 
@@ -124,9 +136,13 @@ def _fit_head(hp, pos, posw, neg, steps, lr):
 
 
 def train_head(model: general.GeneralLRRNet, pool: FeaturePool, use: np.ndarray,
-               steps: int = 500, lr: float = 0.02, data_parallel: bool = False) -> np.ndarray:
+               steps: int = 500, lr: float = 0.02, data_parallel: bool = False,
+               neg_top: float = 1.0, neg_top_weight: float = 0.0) -> np.ndarray:
   """Fits the score head of ``model`` (in place) on the pool versions ``use``;
-  returns the loss curve. Full-batch Adam on the pairwise ranking loss.
+  returns the loss curve. Full-batch Adam on the pairwise ranking loss
+  (:func:`_head_loss`; ``neg_top < 1`` with ``neg_top_weight > 0``: that share
+  of each version's background sample, its highest scores, also ranked against
+  the implants with weight ``neg_top_weight``).
 
   ``data_parallel``: the versions are split over all devices (zero-weight
   padding to a multiple of the device count); GSPMD reduces the loss.
@@ -142,7 +158,10 @@ def train_head(model: general.GeneralLRRNet, pool: FeaturePool, use: np.ndarray,
     hp = jax.device_put(hp, NamedSharding(mesh, PartitionSpec()))
   else:
     arrays = [jnp.asarray(a) for a in arrays]
-  hp, losses = _fit_head(hp, *arrays, int(steps), float(lr))
+  q = pool.phi_neg_vfq.shape[-1]
+  top_k = max(1, int(round(float(neg_top) * q))) if neg_top < 1 and neg_top_weight > 0 else 0
+  hp, losses = _fit_head(hp, *arrays, int(steps), float(lr), top_k,
+                         float(neg_top_weight) if top_k else 0.0)
   hp = jax.tree.map(lambda a: jnp.asarray(jax.device_get(a)), hp)
   model.a_f[...] = hp.a_f
   return np.asarray(losses)
