@@ -76,8 +76,7 @@ def run(data_dir, out, overrides=None, names=None, abu_prefix="abu-",
     held = [i for i in range(len(scenes)) if i not in train_idx]
     losses = cross.train_head(model, pool, cross.fold_mask(pool, held),
                               int(cfg.train.head_steps), float(cfg.train.head_lr),
-                              neg_top=float(cfg.train.get("head_neg_top", 1.0)),
-                              neg_top_weight=float(cfg.train.get("head_neg_top_weight", 0.0)))
+                              **cross.head_loss_options(cfg.train))
     z = [np.asarray(general.head(model.head_params(), feats[i])).reshape(
         scenes[i].height, scenes[i].width) for i in test_idx]
     return z, {"head_loss": [float(losses[0]), float(losses[-1])],

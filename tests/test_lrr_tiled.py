@@ -102,13 +102,13 @@ def test_principal_axes_come_from_every_pixel_not_the_sample(data_dir):
   are the whole scene's (axes from the streamed covariance; the 500-pixel
   sample's axes differ), up to the sign of each axis; no covariance: refused."""
   cube = _crop(data_dir, "abu-beach-2", 48, 40)
-  model, _, x_bn, h, w = _weighted(cube)
+  model, ctx, x_bn, h, w = _weighted(cube)
   ref = general.pc_basis(x_bn)
   stats = stream.stream_stats(cube, 7, covariance=True, sample=500,
                               noise_rows=tiled.noise_rows(h, w))
   state = tiled.fit(stats)
-  np.testing.assert_allclose(state.omega_b, general.band_weights(
-      general.prepare(cube, gamma0=0.0).noise_b, model.gamma()), rtol=1e-5)
+  np.testing.assert_allclose(state.omega_b, general.band_weights(ctx.noise_b, model.gamma()),
+                             rtol=1e-5)
   got = tiled.score(state, cube)[general.N_NORMS:].reshape(score_head.PC_COMPONENTS, -1)
   want = np.asarray((x_bn.T - ref.mean_b) @ ref.v_bk).T
   scale = float(np.abs(want).max())

@@ -28,7 +28,8 @@ Scores, in three passes (:func:`lrrjax.streaming.detect_tiled`):
    principal axes of the head, exact: :func:`stream_pc_basis`), the pixel
    sample, horizontal neighbour differences of evenly spaced rows (band noise);
 2. per strip (halo ``max(RINGS outer)`` rows): the :func:`lrrjax.lrr.general.raw_features`
-   (N_RAW per-pixel norms and principal-component scores), written to a memory-mapped (N_RAW, H, W) file;
+   (N_RAW per-pixel norms and principal-component scores), written to a
+   memory-mapped (N_RAW, H, W) file;
 3. :func:`finish`: the scene medians of those maps and the MADs of the scores
    (exact, over all N pixels),
    then per strip (halo :data:`lrrjax.lrr.general.FEATURE_HALO`: the square
@@ -336,7 +337,7 @@ def stream_pc_basis(stats, lo: float, span: float, omega_b: np.ndarray
   om = np.asarray(omega_b, np.float64)
   mean_b = om * (np.asarray(stats.mean, np.float64) - lo) / span
   cov_bb = om[:, None] * np.asarray(stats.cov, np.float64) * om[None, :] / (span * span)
-  _, v_bb = np.linalg.eigh((cov_bb + cov_bb.T) / 2)
+  _, v_bb = np.linalg.eigh(cov_bb)  # symmetric: stream_stats symmetrises C
   v_bk = v_bb[:, ::-1][:, :score_head.PC_COMPONENTS]
   return mean_b.astype(np.float32), np.ascontiguousarray(v_bk, np.float32)
 

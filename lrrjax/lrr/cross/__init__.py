@@ -28,8 +28,8 @@ from lrrjax.lrr.cross.base import (PRETRAINED_FORMAT, PRETRAINED_VERSION, SCENES
                                    pad_bands, scenes_mesh)
 from lrrjax.lrr.cross.folder import CrossResult, score_cube, train_from_folder, train_general
 from lrrjax.lrr.cross.head import (FeaturePool, build_feature_pool, fold_mask,
-                                   implanted_versions, load_feature_pool, save_feature_pool,
-                                   scene_features, train_head)
+                                   head_loss_options, implanted_versions, load_feature_pool,
+                                   save_feature_pool, scene_features, train_head)
 from lrrjax.lrr.cross.joint import Pool, batch_indices, build_pool, rank_loss, sample_loss
 from lrrjax.lrr.cross.params import (DEFAULT_PRETRAINED, WORKDIR_FILE, load_pretrained,
                                      params_to_pure, save_pretrained)
@@ -37,7 +37,7 @@ from lrrjax.lrr.cross.params import (DEFAULT_PRETRAINED, WORKDIR_FILE, load_pret
 __all__ = ["CrossResult", "DEFAULT_PRETRAINED", "FeaturePool", "PRETRAINED_FORMAT",
            "PRETRAINED_VERSION", "Pool", "SCENES_AXIS", "WORKDIR_FILE", "batch_indices",
            "build_feature_pool", "build_pool", "context_kwargs", "donor_pixels", "fold_mask",
-           "implanted_versions", "load_feature_pool", "load_pretrained", "model_from_config",
-           "pad_bands", "params_to_pure", "rank_loss", "sample_loss", "save_feature_pool",
-           "save_pretrained", "scene_features", "scenes_mesh", "score_cube",
+           "head_loss_options", "implanted_versions", "load_feature_pool", "load_pretrained",
+           "model_from_config", "pad_bands", "params_to_pure", "rank_loss", "sample_loss",
+           "save_feature_pool", "save_pretrained", "scene_features", "scenes_mesh", "score_cube",
            "train_from_folder", "train_general", "train_head"]

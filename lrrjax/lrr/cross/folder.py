@@ -15,8 +15,8 @@ from lrrjax import provenance
 from lrrjax.errors import ConfigError
 from lrrjax.lrr import general
 from lrrjax.lrr.cross.base import context_kwargs, model_from_config
-from lrrjax.lrr.cross.head import (FeaturePool, build_feature_pool, load_feature_pool,
-                                   save_feature_pool, train_head)
+from lrrjax.lrr.cross.head import (FeaturePool, build_feature_pool, head_loss_options,
+                                   load_feature_pool, save_feature_pool, train_head)
 from lrrjax.lrr.cross.joint import train_joint
 from lrrjax.lrr.cross.params import WORKDIR_FILE, save_pretrained
 
@@ -63,9 +63,7 @@ def train_general(cubes: Sequence[np.ndarray], cfg: ml_collections.ConfigDict,
         save_feature_pool(cache, feature_pool, cfg, scene_names)
   use = np.ones(feature_pool.scene_v.shape, bool) if use is None else use
   head_losses = train_head(model, feature_pool, use, int(t.head_steps), float(t.head_lr),
-                           data_parallel=bool(t.data_parallel),
-                           neg_top=float(t.get("head_neg_top", 1.0)),
-                           neg_top_weight=float(t.get("head_neg_top_weight", 0.0)))
+                           data_parallel=bool(t.data_parallel), **head_loss_options(t))
   history: dict[str, list] = {"head_loss": [float(v) for v in head_losses],
                               "step": [], "loss": [], "rank": [], "rec": [], "finite": []}
   if progress is not None:

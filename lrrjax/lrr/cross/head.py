@@ -135,6 +135,14 @@ def _fit_head(hp, pos, posw, neg, steps, lr, top_k=0, top_weight=0.0):
   return hp, losses
 
 
+def head_loss_options(train_cfg) -> dict[str, float]:
+  """The :func:`train_head` loss options of a config's ``train`` section
+  (``head_neg_top``, ``head_neg_top_weight``); a parameter file written before
+  they existed has neither: the full-AUC loss."""
+  return {"neg_top": float(train_cfg.get("head_neg_top", 1.0)),
+          "neg_top_weight": float(train_cfg.get("head_neg_top_weight", 0.0))}
+
+
 def train_head(model: general.GeneralLRRNet, pool: FeaturePool, use: np.ndarray,
                steps: int = 500, lr: float = 0.02, data_parallel: bool = False,
                neg_top: float = 1.0, neg_top_weight: float = 0.0) -> np.ndarray:
