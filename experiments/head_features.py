@@ -64,6 +64,18 @@ seen::
 
   python experiments/head_features.py rx --out results/ablation_general/v5_rx
 
+``cfar``: leave-one-scene-out with three more features, the principal-component
+area top-hats of parameter version 5 with each component's top-hats divided by
+the local clutter scale of that component (a CFAR normalisation): ``c_k(p)``, the
+standard deviation of the standardised score ``z_k`` over the ring between the
+(2 inner + 1)^2 and (2 outer + 1)^2 squares around ``p`` (pixels inside the
+image), floored at 1 (the scene's own MAD unit), so the top-hats are discounted
+where the clutter is rougher than the scene's typical variation and never
+amplified: ``log(1 + sum_k [WTH_a(z_k) + WTH_a(-z_k)] / max(1, c_k))`` per area;
+written down before any AUC of it was seen (inner 8, outer 16)::
+
+  python experiments/head_features.py cfar --out results/ablation_general/v5_cfar --inner 8 --outer 16
+
 All patch :mod:`lrrjax.lrr.general` in this process only; nothing in the
 package changes.
 """
@@ -219,6 +231,43 @@ def patch_rx() -> list[str]:
   return ["log global RX"]
 
 
+def cfar_pc_features(p_kn, stats_k2, h: int, w: int, inner: int, outer: int):
+  """Version 5's :func:`lrrjax.lrr.score_head.pc_features` (N_PC rows), then the
+  same top-hats with each component's divided by ``max(1, c_k)``, ``c_k`` the
+  standard deviation of ``z_k`` over the (inner, outer) ring (N_PC more rows)."""
+  from lrrjax.lrr import area  # pylint: disable=import-outside-toplevel
+  k = p_kn.shape[0]
+  med, mad = stats_k2[:k, None], stats_k2[k:, None]
+  z_kn = (p_kn - med) / jnp.maximum(1.4826 * mad, jnp.finfo(p_kn.dtype).tiny)
+  z_mhw = jnp.concatenate([z_kn, -z_kn]).reshape(2 * k, h, w)
+  tops = jax.lax.map(lambda f: area.area_tophats(f, score_head.AREAS, score_head.PC_LEVELS),
+                     z_mhw)                                    # (2k, A, H, W)
+  z_hwk = jnp.moveaxis(z_kn.reshape(k, h, w), 0, -1)
+  m1 = score_head.ring_mean(z_hwk, inner, outer)
+  m2 = score_head.ring_mean(z_hwk * z_hwk, inner, outer)
+  c_khw = jnp.moveaxis(jnp.sqrt(jnp.maximum(m2 - m1 * m1, 0.0)), -1, 0)
+  scale = jnp.maximum(jnp.concatenate([c_khw, c_khw]), 1.0)   # (2k, H, W)
+  n_a = len(score_head.AREAS)
+  plain = jnp.log1p(jnp.sum(tops, axis=0)).reshape(n_a, -1)
+  normed = jnp.log1p(jnp.sum(tops / scale[:, None], axis=0)).reshape(n_a, -1)
+  return jnp.concatenate([plain, normed])
+
+
+def patch_cfar(inner: int, outer: int) -> list[str]:
+  """Appends the CFAR-normalised principal-component area top-hats to the
+  head's features (this process; whole scenes and strips: the ring reads
+  ``outer`` rows, within ``FEATURE_HALO``)."""
+  if not score_head.N_PC:
+    raise SystemExit("the head has no principal-component features (score_head.PC_COMPONENTS)")
+  if outer > score_head.FEATURE_HALO:
+    raise SystemExit(f"--outer {outer} exceeds the strips' halo {score_head.FEATURE_HALO}")
+  score_head.pc_features = lambda p_kn, st, h, w: cfar_pc_features(p_kn, st, h, w, inner, outer)
+  n_a = len(score_head.AREAS)
+  general.N_FEATURES = general.N_FEATURES + n_a
+  score_head.N_FEATURES = score_head.N_FEATURES + n_a
+  return [f"CFAR PC area top-hats {a}" for a in score_head.AREAS]
+
+
 def patch_aedpc(k: int) -> list[str]:
   """The ``aedpc`` ablation ran at parameter version 3 (3776a6b); since version 5
   the package computes exactly these features itself
@@ -254,7 +303,7 @@ def feature_aucs(data_dir, out, extra_names=()) -> dict:
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("what", choices=["aucs", "recon", "area", "epf", "warea", "aedpc", "rx"])
+  p.add_argument("what", choices=["aucs", "recon", "area", "epf", "warea", "aedpc", "rx", "cfar"])
   p.add_argument("--out", required=True)
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--radii", default="2,5,8")
@@ -263,6 +312,8 @@ def main(argv=None) -> int:
   p.add_argument("--r", type=int, default=2, help="epf: guided filter half-width")
   p.add_argument("--eps", type=float, default=0.1, help="epf: guided filter eps")
   p.add_argument("--k", type=int, default=3, help="aedpc: principal components (runs at 3776a6b only)")
+  p.add_argument("--inner", type=int, default=8, help="cfar: guard half-width of the ring")
+  p.add_argument("--outer", type=int, default=16, help="cfar: outer half-width of the ring")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="recon / area: config override passed to generalization.run")
   p.add_argument("--with-recon", action="store_true",
@@ -288,6 +339,8 @@ def main(argv=None) -> int:
       patch_aedpc(a.k)
     elif a.what == "rx":
       patch_rx()
+    elif a.what == "cfar":
+      patch_cfar(a.inner, a.outer)
     else:
       patch_area(areas)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
