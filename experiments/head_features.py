@@ -72,7 +72,9 @@ standard deviation of the standardised score ``z_k`` over the ring between the
 image), floored at 1 (the scene's own MAD unit), so the top-hats are discounted
 where the clutter is rougher than the scene's typical variation and never
 amplified: ``log(1 + sum_k [WTH_a(z_k) + WTH_a(-z_k)] / max(1, c_k))`` per area;
-written down before any AUC of it was seen (inner 8, outer 16)::
+written down before any AUC of it was seen (inner 8, outer 16). Ran at 44c0443;
+since parameter version 6 the package has these features
+(``score_head.PC_CFAR``), and this command only says so::
 
   python experiments/head_features.py cfar --out results/ablation_general/v5_cfar --inner 8 --outer 16
 
@@ -97,8 +99,9 @@ from lrrjax.lrr import cross, general, score_head
 
 NAMES = ["log(1 + s/m)", "log e", "log e_w", "white ring 5/15", "top-hat 5", "top-hat 11",
          "top-hat 17", "area top-hat 25", "area top-hat 121", "area top-hat 289",
-         "PC area top-hats 25", "PC area top-hats 121", "PC area top-hats 289"]
-# parameter version 5 (version 1 also had plain rings 3/9, 5/15, 9/19; versions
+         "PC area top-hats 25", "PC area top-hats 121", "PC area top-hats 289",
+         "CFAR PC area top-hats 25", "CFAR PC area top-hats 121", "CFAR PC area top-hats 289"]
+# parameter version 6 (version 5 had no CFAR copies; version 1 also had plain rings 3/9, 5/15, 9/19; versions
 # 1 and 2 had no area top-hats; the withdrawn version 4 had the guided ones too;
 # versions 1-4 had no principal-component ones)
 
@@ -257,6 +260,10 @@ def patch_cfar(inner: int, outer: int) -> list[str]:
   """Appends the CFAR-normalised principal-component area top-hats to the
   head's features (this process; whole scenes and strips: the ring reads
   ``outer`` rows, within ``FEATURE_HALO``)."""
+  if score_head.PC_CFAR:
+    raise SystemExit("the head has CFAR-normalised principal-component top-hats since parameter "
+                     "version 6 (score_head.PC_CFAR); this ablation ran at version 5 "
+                     "(git checkout 44c0443 to rerun it)")
   if not score_head.N_PC:
     raise SystemExit("the head has no principal-component features (score_head.PC_COMPONENTS)")
   if outer > score_head.FEATURE_HALO:

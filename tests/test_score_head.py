@@ -5,6 +5,7 @@ direct loop over windows, and its locality on strips."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from lrrjax.lrr import area, score_head
 
@@ -91,17 +92,36 @@ def _pc_oracle(x_bn, h, w):
   lo, step = score_head.PC_LEVELS[0], score_head.PC_LEVELS[1] - score_head.PC_LEVELS[0]
   hi = score_head.PC_LEVELS[-1]
   tot = np.zeros((len(score_head.AREAS), h, w))
+  normed = np.zeros_like(tot)
   for pk in p:
     srt = np.sort(pk)
     med = srt[(pk.size - 1) // 2]                     # the lower middle value
     mad = np.sort(np.abs(pk - med))[(pk.size - 1) // 2]
     z = (pk - med) / (1.4826 * mad)
+    scale = np.maximum(_ring_std(z.reshape(h, w), *score_head.PC_CFAR), 1.0)
     for f in (z, -z):
       g = np.maximum(f, lo).reshape(h, w)
       q = np.minimum(np.floor((g - lo) / step) * step + lo, hi)
       for i, a in enumerate(score_head.AREAS):
-        tot[i] += g - morphology.area_opening(q, area_threshold=a, connectivity=1)
-  return np.log1p(tot).reshape(len(score_head.AREAS), -1)
+        top = g - morphology.area_opening(q, area_threshold=a, connectivity=1)
+        tot[i] += top
+        normed[i] += top / scale
+  out = [tot] + ([normed] if score_head.PC_CFAR else [])
+  return np.log1p(np.concatenate(out)).reshape(score_head.N_PC, -1)
+
+
+def _ring_std(z_hw, inner, outer):
+  """Standard deviation of ``z_hw`` over each pixel's ring (outer square minus
+  inner square, pixels inside the image), by explicit windows."""
+  h, w = z_hw.shape
+  out = np.zeros((h, w))
+  for i in range(h):
+    for j in range(w):
+      win = np.zeros((h, w), bool)
+      win[max(i - outer, 0):i + outer + 1, max(j - outer, 0):j + outer + 1] = True
+      win[max(i - inner, 0):i + inner + 1, max(j - inner, 0):j + inner + 1] = False
+      out[i, j] = z_hw[win].std()
+  return out
 
 
 def _pc_scene(seed, h=40, w=36, b=12):
@@ -129,7 +149,7 @@ def test_pc_features_match_numpy_and_skimage():
     # float32 principal axes and medians against float64: the ladder floors a
     # few values differently (one level, 1/8) at most
     d = np.abs(np.expm1(got) - np.expm1(_pc_oracle(x, 40, 36)))
-    assert got.shape == (len(score_head.AREAS), 40 * 36)
+    assert got.shape == (score_head.N_PC, 40 * 36)
     assert np.mean(d < 1e-3) > 0.97 and d.max() < 2 * 2 * score_head.PC_COMPONENTS / 8
 
 
@@ -155,6 +175,30 @@ def test_pc_features_fire_on_dark_and_bright_blobs():
   phi = _pc_features(x, 40, 36)[list(score_head.AREAS).index(25)].reshape(40, 36)
   bg = np.median(phi)
   assert phi[5:8, 6:9].min() > bg + 1.0 and phi[20:22, 25:30].min() > bg + 1.0
+
+
+def test_cfar_pc_features_discount_rough_clutter_and_never_amplify():
+  """The CFAR copies of the PC top-hats (``PC_CFAR``) never exceed the plain
+  ones, and the same small blob keeps its top-hat in a flat region but loses
+  most of it inside a rough one (texture along the blob's own spectrum)."""
+  if not score_head.PC_CFAR:
+    pytest.skip("no CFAR features in this head (score_head.PC_CFAR is None)")
+  n_a, h, w, b = len(score_head.AREAS), 80, 80, 12
+  rng = np.random.default_rng(4)
+  v = rng.normal(size=(b, 1, 1))
+  v /= np.linalg.norm(v)
+  img = rng.uniform(0.2, 0.8, size=(b, 1, 1)) + 0.02 * rng.normal(size=(b, h, w))
+  img[:, 40:, :] += v * rng.normal(size=(1, 40, w))      # rough lower half
+  img[:, 10:12, 10:12] += 4.0 * v                        # a blob in the flat half
+  img[:, 60:62, 60:62] += 4.0 * v                        # the same in the rough half
+  phi = _pc_features(img.reshape(b, -1).astype(np.float32), h, w)
+  plain, normed = np.expm1(phi[:n_a]), np.expm1(phi[n_a:])
+  assert np.all(normed <= plain * (1 + 1e-5) + 1e-6)
+  i25 = list(score_head.AREAS).index(25)
+  p, q = plain[i25].reshape(h, w), normed[i25].reshape(h, w)
+  flat, rough = (slice(10, 12), slice(10, 12)), (slice(60, 62), slice(60, 62))
+  assert q[flat].mean() > 0.8 * p[flat].mean()
+  assert q[rough].mean() < 0.6 * p[rough].mean()
 
 
 def test_ritz_axes_equal_eigh_where_the_spectrum_decays():

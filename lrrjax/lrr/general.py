@@ -21,7 +21,8 @@ Everything scene-specific is derived from the scene at call time
    ``e = X - D L`` and ``m = median ||e_i||``, its noise-whitened version, the
    local contrast of the whitened residual, white top-hats of the residual map
    by squares and by area, and (parameter version 5) AED's white and black area
-   top-hats of the scene's first principal components —
+   top-hats of the scene's first principal components, and (version 6) their
+   copies divided by the local clutter scale of each component (CFAR) —
    mapped to one score by ``z = softplus(a) . phi`` (non-negative weights).
    Initialised with weight 1 on ``||s_i||`` and ~0 elsewhere: the untrained head
    ranks pixels by ``||s_i||``, the LRR score.

@@ -11,7 +11,8 @@ version 3: :mod:`lrrjax.lrr.area`); optionally the area top-hats after an
 edge-preserving (guided) filter (``GUIDED_R``; none in the shipped head), and
 (since parameter version 5) AED's attribute step on the scene itself: white and
 black area top-hats of its first ``PC_COMPONENTS`` standardised principal
-components (:func:`pc_features`).
+components (:func:`pc_features`), and (since version 6) the same top-hats
+divided by each component's local clutter scale (``PC_CFAR``).
 Score (:func:`head`): ``z = softplus(a) . phi``. Each raw value depends only on
 a pixel's window, so strips with a halo give the whole scene's values
 (:mod:`lrrjax.lrr.tiled`).
@@ -61,7 +62,14 @@ N_GUIDED = len(AREAS) if GUIDED_R is not None else 0
 # feature per area. Fixed before any AUC of it (BUILD_NOTES "Parameter version 5").
 PC_COMPONENTS = 3
 PC_LEVELS = tuple(k / 8 for k in range(-8 * 8, 8 * 8 + 1))
-N_PC = len(AREAS) if PC_COMPONENTS else 0
+# Since parameter version 6, the same top-hats once more with each component's
+# divided by its local clutter scale (a CFAR normalisation): max(1, c_k), c_k the
+# standard deviation of the standardised score over the ring between the
+# (2 PC_CFAR[0] + 1)^2 and (2 PC_CFAR[1] + 1)^2 squares (pixels inside the
+# image). None: no such features. Fixed before any AUC of it (BUILD_NOTES
+# "CFAR-normalised principal-component top-hats").
+PC_CFAR = (8, 16)
+N_PC = (2 if PC_CFAR else 1) * len(AREAS) if PC_COMPONENTS else 0
 N_FEATURES = (3 + len(RINGS) + len(WHITE_RINGS) + len(TOPHATS) + len(AREAS) + N_GUIDED
               + N_PC)
 
@@ -139,7 +147,9 @@ N_RAW = N_NORMS + PC_COMPONENTS                # ... and the principal-component
 TOPHAT_HALO = 2 * max(TOPHATS)  # rows an opening (erosion, then dilation) reads
 # Rows the features read around a pixel: the square openings', and an area
 # opening's a - 1 (lrrjax.lrr.area: "Locality") plus the guided filter's 2r.
-FEATURE_HALO = max(TOPHAT_HALO, max(AREAS, default=1) - 1 + 2 * (GUIDED_R or 0))
+# (and the CFAR ring's outer half-width).
+FEATURE_HALO = max(TOPHAT_HALO, max(AREAS, default=1) - 1 + 2 * (GUIDED_R or 0),
+                   PC_CFAR[1] if PC_CFAR else 0)
 
 
 class PCBasis(NamedTuple):
@@ -276,8 +286,12 @@ def pc_features(p_kn: Array, stats_k2: Array, h: int, w: int) -> Array:
   ``log(1 + sum_k [WTH_a(z_k) + WTH_a(-z_k)])``, ``WTH_a`` the white area
   top-hat on the ladder ``PC_LEVELS`` (:func:`lrrjax.lrr.area.area_tophats`):
   every connected structure of fewer than ``a`` pixels brighter *or darker*
-  than its surroundings in any component. Reads ``max(AREAS) - 1`` rows around
-  a pixel.
+  than its surroundings in any component. With ``PC_CFAR = (g, o)`` the same
+  once more as ``log(1 + sum_k [WTH_a(z_k) + WTH_a(-z_k)] / max(1, c_k))``,
+  ``c_k`` the standard deviation of ``z_k`` over the ring between the
+  (2g+1)^2 and (2o+1)^2 squares around the pixel (:func:`ring_mean`): top-hats
+  discounted where the clutter is rougher than the scene's MAD unit, never
+  amplified. Reads ``max(AREAS) - 1`` (and ``o``) rows around a pixel.
   """
   k = p_kn.shape[0]
   med, mad = stats_k2[:k, None], stats_k2[k:, None]
@@ -288,7 +302,16 @@ def pc_features(p_kn: Array, stats_k2: Array, h: int, w: int) -> Array:
   # each map's label propagation when that map has converged (measured on
   # abu-airport-1: 0.26 s, vmap 0.58 s, the maps stacked in one image 0.49 s)
   tops = jax.lax.map(lambda f: area.area_tophats(f, AREAS, PC_LEVELS), z_mhw)
-  return jnp.log1p(jnp.sum(tops, axis=0)).reshape(len(AREAS), -1)
+  plain = jnp.log1p(jnp.sum(tops, axis=0)).reshape(len(AREAS), -1)
+  if not PC_CFAR:
+    return plain
+  z_hwk = jnp.moveaxis(z_mhw[:k], 0, -1)
+  m1 = ring_mean(z_hwk, *PC_CFAR)
+  m2 = ring_mean(z_hwk * z_hwk, *PC_CFAR)
+  c_khw = jnp.moveaxis(jnp.sqrt(jnp.maximum(m2 - m1 * m1, 0.0)), -1, 0)
+  scale = jnp.maximum(jnp.concatenate([c_khw, c_khw]), 1.0)       # (2K, H, W)
+  normed = jnp.log1p(jnp.sum(tops / scale[:, None], axis=0)).reshape(len(AREAS), -1)
+  return jnp.concatenate([plain, normed])
 
 
 def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:

@@ -13,11 +13,12 @@ from jax.sharding import Mesh
 from lrrjax.lrr import general
 
 PRETRAINED_FORMAT = "lrrjax-general-lrrnet-plus"
-PRETRAINED_VERSION = 5  # 2: no plain ring contrasts (7 head features), issue #9;
+PRETRAINED_VERSION = 6  # 2: no plain ring contrasts (7 head features), issue #9;
                         # 3: area top-hats (10 features), distractor implants, issue #8
                         # (4, guided-filtered area top-hats, 13 features, was withdrawn:
                         # a version-4 file is refused like any other);
-                        # 5: principal-component area top-hats (13 features)
+                        # 5: principal-component area top-hats (13 features);
+                        # 6: their CFAR-normalised copies (16 features)
 SCENES_AXIS = "scenes"
 
 

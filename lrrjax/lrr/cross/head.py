@@ -198,6 +198,7 @@ def _pool_cfg(cfg):
            "areas": list(sh.AREAS), "levels": [min(sh.AREA_LEVELS), max(sh.AREA_LEVELS),
                                                len(sh.AREA_LEVELS)],
            "guided": [sh.GUIDED_R, sh.GUIDED_EPS], "pc": sh.PC_COMPONENTS,
+           "pc_cfar": list(sh.PC_CFAR or ()),
            "pc_levels": [min(sh.PC_LEVELS), max(sh.PC_LEVELS), len(sh.PC_LEVELS)]}
   c = ml_collections.ConfigDict({"seed": cfg.seed, "net": cfg.net.to_dict(),
                                  "neg_pixels": cfg.train.neg_pixels,
