@@ -138,3 +138,21 @@ def test_low_far_script_partial_auc_and_pd(data, tmp_path):
   got = json.loads(out.read_text())
   assert [r["scene"] for r in got["records"]] == ["tiny"]
   assert 0.0 <= got["mean"]["grx"]["partial_auc_1e-2"] <= 1.0
+
+
+def test_false_alarm_script_splits_the_score_into_features(data, tmp_path):
+  """The weighted contributions add up to the head's score (it is linear), and
+  the top background share is counted over background pixels only."""
+  out = tmp_path / "fa.json"
+  _script("false_alarms").main(["--out", str(out), "--data", str(data), "--scenes", "tiny",
+                                "--top", "0.05"])
+  got = json.loads(out.read_text())
+  rec = got["records"][0]
+  assert rec["scene"] == "tiny" and rec["shape"] == [24, 24]
+  n_bg = 24 * 24 - rec["targets"]
+  assert rec["top_background_pixels"] == round(0.05 * n_bg)
+  assert sum(rec["contribution_targets"]) == pytest.approx(rec["mean_score_targets"], rel=1e-4)
+  assert sum(rec["contribution_top_background"]) == pytest.approx(
+      rec["mean_score_top_background"], rel=1e-4)
+  assert 0.0 <= rec["top_background_near_border"] <= 1.0
+  assert rec["image_near_border"] == pytest.approx(1 - (18 / 24) ** 2)
