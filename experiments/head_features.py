@@ -234,45 +234,14 @@ def patch_rx() -> list[str]:
   return ["log global RX"]
 
 
-def cfar_pc_features(p_kn, stats_k2, h: int, w: int, inner: int, outer: int):
-  """Version 5's :func:`lrrjax.lrr.score_head.pc_features` (N_PC rows), then the
-  same top-hats with each component's divided by ``max(1, c_k)``, ``c_k`` the
-  standard deviation of ``z_k`` over the (inner, outer) ring (N_PC more rows)."""
-  from lrrjax.lrr import area  # pylint: disable=import-outside-toplevel
-  k = p_kn.shape[0]
-  med, mad = stats_k2[:k, None], stats_k2[k:, None]
-  z_kn = (p_kn - med) / jnp.maximum(1.4826 * mad, jnp.finfo(p_kn.dtype).tiny)
-  z_mhw = jnp.concatenate([z_kn, -z_kn]).reshape(2 * k, h, w)
-  tops = jax.lax.map(lambda f: area.area_tophats(f, score_head.AREAS, score_head.PC_LEVELS),
-                     z_mhw)                                    # (2k, A, H, W)
-  z_hwk = jnp.moveaxis(z_kn.reshape(k, h, w), 0, -1)
-  m1 = score_head.ring_mean(z_hwk, inner, outer)
-  m2 = score_head.ring_mean(z_hwk * z_hwk, inner, outer)
-  c_khw = jnp.moveaxis(jnp.sqrt(jnp.maximum(m2 - m1 * m1, 0.0)), -1, 0)
-  scale = jnp.maximum(jnp.concatenate([c_khw, c_khw]), 1.0)   # (2k, H, W)
-  n_a = len(score_head.AREAS)
-  plain = jnp.log1p(jnp.sum(tops, axis=0)).reshape(n_a, -1)
-  normed = jnp.log1p(jnp.sum(tops / scale[:, None], axis=0)).reshape(n_a, -1)
-  return jnp.concatenate([plain, normed])
-
-
 def patch_cfar(inner: int, outer: int) -> list[str]:
-  """Appends the CFAR-normalised principal-component area top-hats to the
-  head's features (this process; whole scenes and strips: the ring reads
-  ``outer`` rows, within ``FEATURE_HALO``)."""
-  if score_head.PC_CFAR:
-    raise SystemExit("the head has CFAR-normalised principal-component top-hats since parameter "
-                     "version 6 (score_head.PC_CFAR); this ablation ran at version 5 "
-                     "(git checkout 44c0443 to rerun it)")
-  if not score_head.N_PC:
-    raise SystemExit("the head has no principal-component features (score_head.PC_COMPONENTS)")
-  if outer > score_head.FEATURE_HALO:
-    raise SystemExit(f"--outer {outer} exceeds the strips' halo {score_head.FEATURE_HALO}")
-  score_head.pc_features = lambda p_kn, st, h, w: cfar_pc_features(p_kn, st, h, w, inner, outer)
-  n_a = len(score_head.AREAS)
-  general.N_FEATURES = general.N_FEATURES + n_a
-  score_head.N_FEATURES = score_head.N_FEATURES + n_a
-  return [f"CFAR PC area top-hats {a}" for a in score_head.AREAS]
+  """The ``cfar`` ablation ran at parameter version 5 (44c0443); since version 6
+  the package computes exactly these features itself (``score_head.PC_CFAR``,
+  :func:`lrrjax.lrr.score_head.pc_features`), so here it only says so."""
+  del inner, outer
+  raise SystemExit("the head has CFAR-normalised principal-component top-hats since parameter "
+                   "version 6 (score_head.PC_CFAR); this ablation ran at version 5 "
+                   "(git checkout 44c0443 to rerun it)")
 
 
 def patch_aedpc(k: int) -> list[str]:
@@ -319,8 +288,8 @@ def main(argv=None) -> int:
   p.add_argument("--r", type=int, default=2, help="epf: guided filter half-width")
   p.add_argument("--eps", type=float, default=0.1, help="epf: guided filter eps")
   p.add_argument("--k", type=int, default=3, help="aedpc: principal components (runs at 3776a6b only)")
-  p.add_argument("--inner", type=int, default=8, help="cfar: guard half-width of the ring")
-  p.add_argument("--outer", type=int, default=16, help="cfar: outer half-width of the ring")
+  p.add_argument("--inner", type=int, default=8, help="cfar: guard half-width of the ring (runs at 44c0443 only)")
+  p.add_argument("--outer", type=int, default=16, help="cfar: outer half-width of the ring (runs at 44c0443 only)")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="recon / area: config override passed to generalization.run")
   p.add_argument("--with-recon", action="store_true",
