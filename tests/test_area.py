@@ -94,3 +94,28 @@ def test_image_smaller_than_area_opens_to_lowest_level():
   f = jnp.asarray(np.random.default_rng(5).normal(0.0, 1.0, (4, 5)).astype(np.float32))
   got = np.asarray(area.area_openings(f, (25,), LEVELS))
   assert np.allclose(got, LEVELS[0])
+
+
+def test_area_tophats_maps_equal_one_call_per_map():
+  """Maps on ladders of different lengths in one loop (the shorter ladders
+  padded with their lowest level) give exactly each map's own area_tophats,
+  values and gradients."""
+  coarse = tuple(k / 8 for k in range(-16, 17))          # 33 levels, from -2
+  maps = np.stack([_image(6), -_image(7), 0.5 * _image(8)])
+  ladders = [LEVELS, coarse, coarse[:9]]
+  areas = (5, 25)
+  got = np.asarray(jax.jit(lambda f: area.area_tophats_maps(f, areas, ladders))(
+      jnp.asarray(maps)))
+  assert got.shape == (3, 2) + maps.shape[1:]
+  for m, levels in enumerate(ladders):
+    want = np.asarray(jax.jit(lambda f, lv=levels: area.area_tophats(f, areas, lv))(
+        jnp.asarray(maps[m])))
+    np.testing.assert_array_equal(got[m], want)
+  g = jax.grad(lambda f: jnp.sum(area.area_tophats_maps(f, areas, ladders)))(jnp.asarray(maps))
+  lows = np.array([min(lv) for lv in ladders])[:, None, None]
+  np.testing.assert_allclose(np.asarray(g), 2.0 * (maps >= lows), atol=0)
+
+
+def test_area_tophats_maps_needs_one_ladder_per_map():
+  with pytest.raises(ValueError, match="3 maps but 2 ladders"):
+    area.area_tophats_maps(jnp.zeros((3, 8, 8)), (5,), [LEVELS, LEVELS])

@@ -95,15 +95,15 @@ def component_labels(mask_hw: Array, init_hw: Array | None = None) -> Array:
   return lab
 
 
-def area_openings(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) -> Array:
-  """Quantised area openings (len(areas), H, W) of ``max(f_hw, min(levels))``
-  on the ascending ladder ``levels`` (see the module docstring); no gradient
-  flows through the opening. An image of fewer than ``a`` pixels opens to the
-  lowest level."""
-  f_hw = jnp.maximum(jax.lax.stop_gradient(f_hw), min(levels))
+def _openings_desc(f_hw: Array, areas: Sequence[int], t_k: Array) -> Array:
+  """:func:`area_openings` on the ladder ``t_k`` given top down as an array
+  (L,) (traced: one compiled loop serves any ladder of that length). A level
+  equal to the one above it adds no pixel and is skipped, so a ladder padded
+  at its bottom with repeats of its lowest level gives the same openings."""
+  low = t_k[-1]
+  f_hw = jnp.maximum(jax.lax.stop_gradient(f_hw), low)
   h, w = f_hw.shape
   big = h * w
-  t_k = jnp.asarray(sorted(levels), f_hw.dtype)[::-1]          # top down
   a_a = jnp.asarray(list(areas), jnp.float32)[:, None, None]
   neg = jnp.asarray(-jnp.inf, f_hw.dtype)
 
@@ -125,8 +125,23 @@ def area_openings(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) ->
     return jax.lax.cond(new, lambda c: grow(c, mask, t), lambda c: c, carry), None
 
   init = (jnp.full((h, w), big, jnp.int32), jnp.full((len(areas), h, w), neg, f_hw.dtype))
-  (_, gam), _ = jax.lax.scan(level, init, t_k)
-  return jnp.where(gam == neg, jnp.asarray(min(levels), f_hw.dtype), gam)
+  (_, gam), _ = jax.lax.scan(level, init, t_k.astype(f_hw.dtype))
+  return jnp.where(gam == neg, low.astype(f_hw.dtype), gam)
+
+
+def _ladder(levels: Sequence[float], length: int | None = None) -> Array:
+  """The ascending ladder ``levels`` top down, padded at the bottom to
+  ``length`` with its lowest level, (length,)."""
+  t = sorted(levels)[::-1]
+  return jnp.asarray(t + [t[-1]] * ((length or len(t)) - len(t)), jnp.float32)
+
+
+def area_openings(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) -> Array:
+  """Quantised area openings (len(areas), H, W) of ``max(f_hw, min(levels))``
+  on the ascending ladder ``levels`` (see the module docstring); no gradient
+  flows through the opening. An image of fewer than ``a`` pixels opens to the
+  lowest level."""
+  return _openings_desc(f_hw, areas, _ladder(levels).astype(f_hw.dtype))
 
 
 def area_tophats(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) -> Array:
@@ -134,3 +149,26 @@ def area_tophats(f_hw: Array, areas: Sequence[int], levels: Sequence[float]) -> 
   (len(areas), H, W), >= 0; the gradient is that of ``g``."""
   g = jnp.maximum(f_hw, min(levels))
   return g[None] - area_openings(g, areas, levels)
+
+
+def area_tophats_maps(f_mhw: Array, areas: Sequence[int],
+                      ladders: Sequence[Sequence[float]]) -> Array:
+  """:func:`area_tophats` of each map ``f_mhw[m]`` on its own ladder
+  ``ladders[m]``, (M, len(areas), H, W), by one ``lax.map`` (one compiled
+  loop for all maps: the ladders are padded to the longest, which changes
+  no value).
+
+  ``lax.map``, not ``vmap``: one map at a time keeps the skipping of levels
+  that add no pixel (a batched cond runs both branches) and stops each map's
+  label propagation when that map has converged."""
+  if len(ladders) != f_mhw.shape[0]:
+    raise ValueError(f"{f_mhw.shape[0]} maps but {len(ladders)} ladders")
+  length = max(len(lv) for lv in ladders)
+  t_ml = jnp.stack([_ladder(lv, length) for lv in ladders]).astype(f_mhw.dtype)
+
+  def one(args):
+    f_hw, t_k = args
+    g = jnp.maximum(f_hw, t_k[-1])
+    return g[None] - _openings_desc(g, areas, t_k)
+
+  return jax.lax.map(one, (f_mhw, t_ml))

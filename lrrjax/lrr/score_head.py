@@ -293,21 +293,31 @@ def pc_features(p_kn: Array, stats_k2: Array, h: int, w: int) -> Array:
   discounted where the clutter is rougher than the scene's MAD unit, never
   amplified. Reads ``max(AREAS) - 1`` (and ``o``) rows around a pixel.
   """
+  z_mhw = _pc_maps(p_kn, stats_k2, h, w)
+  tops = area.area_tophats_maps(z_mhw, AREAS, [PC_LEVELS] * z_mhw.shape[0])
+  return _pc_combine(z_mhw, tops)
+
+
+def _pc_maps(p_kn: Array, stats_k2: Array, h: int, w: int) -> Array:
+  """The standardised scores and their negatives ``[z_1..z_K, -z_1..-z_K]``,
+  (2K, H, W)."""
   k = p_kn.shape[0]
   med, mad = stats_k2[:k, None], stats_k2[k:, None]
   z_kn = (p_kn - med) / jnp.maximum(1.4826 * mad, jnp.finfo(p_kn.dtype).tiny)
-  z_mhw = jnp.concatenate([z_kn, -z_kn]).reshape(2 * k, h, w)
-  # lax.map, not vmap: one map at a time keeps the openings' skipping of
-  # levels that add no pixel (a batched cond runs both branches) and stops
-  # each map's label propagation when that map has converged (measured on
-  # abu-airport-1: 0.26 s, vmap 0.58 s, the maps stacked in one image 0.49 s)
-  tops = jax.lax.map(lambda f: area.area_tophats(f, AREAS, PC_LEVELS), z_mhw)
+  return jnp.concatenate([z_kn, -z_kn]).reshape(2 * k, h, w)
+
+
+def _pc_combine(z_mhw: Array, tops: Array) -> Array:
+  """:func:`pc_features` from the maps of :func:`_pc_maps` and their area
+  top-hats ``tops`` (2K, len(AREAS), H, W)."""
+  k = z_mhw.shape[0] // 2
   plain = jnp.log1p(jnp.sum(tops, axis=0)).reshape(len(AREAS), -1)
   if not PC_CFAR:
     return plain
   z_hwk = jnp.moveaxis(z_mhw[:k], 0, -1)
-  m1 = ring_mean(z_hwk, *PC_CFAR)
-  m2 = ring_mean(z_hwk * z_hwk, *PC_CFAR)
+  # the first and second moments in one pair of box sums (channels 0..K-1, K..2K-1)
+  m12 = ring_mean(jnp.concatenate([z_hwk, z_hwk * z_hwk], axis=-1), *PC_CFAR)
+  m1, m2 = m12[..., :k], m12[..., k:]
   c_khw = jnp.moveaxis(jnp.sqrt(jnp.maximum(m2 - m1 * m1, 0.0)), -1, 0)
   scale = jnp.maximum(jnp.concatenate([c_khw, c_khw]), 1.0)       # (2K, H, W)
   normed = jnp.log1p(jnp.sum(tops / scale[:, None], axis=0)).reshape(len(AREAS), -1)
@@ -336,13 +346,22 @@ def features_from_raw(raw_fn: Array, med_f: Array, h: int, w: int) -> Array:
   lr_hw = rel[0].reshape(h, w)
   tops = [(lr_hw - grey_opening(lr_hw, r)).reshape(-1) for r in TOPHATS]
   if AREAS:
-    at_ahw = area.area_tophats(lr_hw, AREAS, AREA_LEVELS)
+    # The residual map's area top-hats and the principal components' in one
+    # loop (area.area_tophats_maps): the same values as one call each, with
+    # one compiled opening instead of two (~0.3 s less to compile).
+    maps, ladders = lr_hw[None], [AREA_LEVELS]
+    if N_PC:
+      z_mhw = _pc_maps(raw_fn[N_NORMS:], med_f[N_NORMS - 1:], h, w)
+      maps = jnp.concatenate([maps, z_mhw.astype(lr_hw.dtype)])
+      ladders += [PC_LEVELS] * z_mhw.shape[0]
+    tops_m = area.area_tophats_maps(maps, AREAS, ladders)
+    at_ahw = tops_m[0]
     tops += list(at_ahw.reshape(len(AREAS), -1))
     if N_GUIDED:
       guide = jnp.clip(lr_hw, min(AREA_LEVELS), max(AREA_LEVELS))
       tops += list(guided_filter(guide, at_ahw, GUIDED_R, GUIDED_EPS).reshape(N_GUIDED, -1))
-  if N_PC:
-    tops += list(pc_features(raw_fn[N_NORMS:], med_f[N_NORMS - 1:], h, w))
+    if N_PC:
+      tops += list(_pc_combine(z_mhw, tops_m[1:]))
   return jnp.concatenate([jnp.log1p(raw_fn[:1] / med[:1]), rel, jnp.stack(tops)])
 
 

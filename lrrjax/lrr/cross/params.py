@@ -58,7 +58,10 @@ def load_pretrained(path) -> tuple[general.GeneralLRRNet, ml_collections.ConfigD
   cfg = get_general_config()
   try:
     cfg.update(ml_collections.ConfigDict(obj["config"]))
-    model = model_from_config(cfg)
+    # The structure only: the initial values (the classical schedule, computed
+    # op by op, each op compiled on first use: ~0.4 s of a cold `lrrjax
+    # detect`) would all be replaced by the saved ones.
+    model = nnx.eval_shape(lambda: model_from_config(cfg))
     _, state = nnx.split(model)
     pure = nnx.to_pure_dict(state)
     saved = obj["params"]
