@@ -156,3 +156,35 @@ def test_false_alarm_script_splits_the_score_into_features(data, tmp_path):
       rec["mean_score_top_background"], rel=1e-4)
   assert 0.0 <= rec["top_background_near_border"] <= 1.0
   assert rec["image_near_border"] == pytest.approx(1 - (18 / 24) ** 2)
+
+
+def test_compile_profile_reports_both_programs(data, tmp_path):
+  """One cold run (a child process) of the default: both programs compiled,
+  kernels counted, the collector's seconds and the warm time recorded."""
+  out = tmp_path / "cp.json"
+  _script("compile_profile").main(["--out", str(out), "--data", str(data), "--scene", "tiny",
+                                   "--rounds", "1", "--variants", "default"])
+  got = json.loads(out.read_text())
+  run = got["runs"]["default"][0]
+  assert "error" not in run, run
+  for prog in ("scene_context", "network"):
+    assert run[prog]["kernels"] > 10 and run[prog]["compile_s"] > 0
+  assert run["gc_s_load_to_first_scores"] >= 0 and run["warm_median_s"] > 0
+  assert got["medians"]["default"]["kernels"] == [run["scene_context"]["kernels"],
+                                                  run["network"]["kernels"]]
+
+
+def test_border_candidate_counts_border_components_as_large():
+  """The ``border`` ablation's opening: a small bright blob touching the
+  border leaves no top-hat, the same blob inside the image keeps it."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import area  # pylint: disable=import-outside-toplevel
+  f = np.zeros((20, 20), np.float32)
+  f[0:3, 5:8] = 2.0
+  f[10:13, 10:13] = 2.0
+  t = area._ladder(tuple(k / 16 for k in range(65)))  # pylint: disable=protected-access
+  plain = f - np.asarray(area._openings_desc(jnp.asarray(f), (25,), t)[0])  # pylint: disable=protected-access
+  border = f - np.asarray(_script("head_features").border_openings(jnp.asarray(f), (25,), t)[0])
+  assert plain[1, 6] == 2.0 and plain[11, 11] == 2.0
+  assert border[1, 6] == 0.0 and border[11, 11] == 2.0
+  np.testing.assert_array_equal(border[5:, :], plain[5:, :])
