@@ -269,47 +269,13 @@ def patch_aedpc(k: int) -> list[str]:
                    "(git checkout 3776a6b to rerun it)")
 
 
-def border_openings(f_hw, areas, t_k):
-  """``lrrjax.lrr.area._openings_desc`` with every component that touches the
-  image's border counted as large (reached every area at the level it
-  appears): the ``border`` candidate."""
-  from lrrjax.lrr import area  # pylint: disable=import-outside-toplevel
-  low = t_k[-1]
-  f_hw = jnp.maximum(jax.lax.stop_gradient(f_hw), low)
-  h, w = f_hw.shape
-  big = h * w
-  a_a = jnp.asarray(list(areas), jnp.float32)[:, None, None]
-  neg = jnp.asarray(-jnp.inf, f_hw.dtype)
-  rim = jnp.zeros((h, w), bool).at[0].set(True).at[-1].set(True).at[:, 0].set(True)
-  rim = rim.at[:, -1].set(True).reshape(-1)
-
-  def grow(carry, mask, t):
-    lab, gam = carry
-    lab = area.component_labels(mask, lab)
-    seg = jnp.minimum(lab, big - 1).reshape(-1)
-    flat = mask.reshape(-1)
-    counts = jax.ops.segment_sum(flat.astype(jnp.float32), seg, num_segments=big)
-    touch = jax.ops.segment_max((flat & rim).astype(jnp.int32), seg, num_segments=big) > 0
-    area_hw = jnp.where(mask, jnp.take(counts, seg).reshape(h, w), 0.0)
-    touch_hw = mask & jnp.take(touch, seg).reshape(h, w)
-    hit = ((area_hw[None] >= a_a) | touch_hw[None]) & (gam == neg)
-    return lab, jnp.where(hit, t, gam)
-
-  def level(carry, t):
-    mask = f_hw >= t
-    new = jnp.any(mask & (carry[0] == big))
-    return jax.lax.cond(new, lambda c: grow(c, mask, t), lambda c: c, carry), None
-
-  init = (jnp.full((h, w), big, jnp.int32), jnp.full((len(areas), h, w), neg, f_hw.dtype))
-  (_, gam), _ = jax.lax.scan(level, init, t_k.astype(f_hw.dtype))
-  return jnp.where(gam == neg, low.astype(f_hw.dtype), gam)
-
-
 def patch_border() -> list[str]:
   """Makes every area opening of the head count border-touching components
   as large (this process): no feature is added, the area top-hats change."""
+  import functools  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import area  # pylint: disable=import-outside-toplevel
-  area._openings_desc = border_openings  # pylint: disable=protected-access
+  area._openings_desc = functools.partial(area._openings_desc,  # pylint: disable=protected-access
+                                          border_large=True)
   return []
 
 

@@ -183,8 +183,13 @@ def test_border_candidate_counts_border_components_as_large():
   f[0:3, 5:8] = 2.0
   f[10:13, 10:13] = 2.0
   t = area._ladder(tuple(k / 16 for k in range(65)))  # pylint: disable=protected-access
-  plain = f - np.asarray(area._openings_desc(jnp.asarray(f), (25,), t)[0])  # pylint: disable=protected-access
-  border = f - np.asarray(_script("head_features").border_openings(jnp.asarray(f), (25,), t)[0])
+  opening = area._openings_desc  # pylint: disable=protected-access
+  plain = f - np.asarray(opening(jnp.asarray(f), (25,), t)[0])
+  _script("head_features").patch_border()
+  try:
+    border = f - np.asarray(area._openings_desc(jnp.asarray(f), (25,), t)[0])  # pylint: disable=protected-access
+  finally:
+    area._openings_desc = opening  # pylint: disable=protected-access
   assert plain[1, 6] == 2.0 and plain[11, 11] == 2.0
   assert border[1, 6] == 0.0 and border[11, 11] == 2.0
   np.testing.assert_array_equal(border[5:, :], plain[5:, :])

@@ -95,11 +95,16 @@ def component_labels(mask_hw: Array, init_hw: Array | None = None) -> Array:
   return lab
 
 
-def _openings_desc(f_hw: Array, areas: Sequence[int], t_k: Array) -> Array:
+def _openings_desc(f_hw: Array, areas: Sequence[int], t_k: Array, *,
+                   border_large: bool = False) -> Array:
   """:func:`area_openings` on the ladder ``t_k`` given top down as an array
   (L,) (traced: one compiled loop serves any ladder of that length). A level
   equal to the one above it adds no pixel and is skipped, so a ladder padded
-  at its bottom with repeats of its lowest level gives the same openings."""
+  at its bottom with repeats of its lowest level gives the same openings.
+
+  ``border_large``: a component touching the image's first or last row or
+  column counts as large whatever its area (the ``border`` ablation of
+  ``experiments/head_features.py``; it failed its rule, so nothing ships it)."""
   low = t_k[-1]
   f_hw = jnp.maximum(jax.lax.stop_gradient(f_hw), low)
   h, w = f_hw.shape
@@ -110,10 +115,17 @@ def _openings_desc(f_hw: Array, areas: Sequence[int], t_k: Array) -> Array:
   def grow(carry, mask, t):
     lab, gam = carry
     lab = component_labels(mask, lab)
-    counts = jax.ops.segment_sum(mask.reshape(-1).astype(jnp.float32),
-                                 jnp.minimum(lab, big - 1).reshape(-1), num_segments=big)
-    area_hw = jnp.where(mask, jnp.take(counts, jnp.minimum(lab, big - 1)), 0.0)
-    hit = (area_hw[None] >= a_a) & (gam == neg)
+    seg = jnp.minimum(lab, big - 1)
+    counts = jax.ops.segment_sum(mask.reshape(-1).astype(jnp.float32), seg.reshape(-1),
+                                 num_segments=big)
+    area_hw = jnp.where(mask, jnp.take(counts, seg), 0.0)
+    large = area_hw[None] >= a_a
+    if border_large:
+      rim = jnp.ones((h, w), bool).at[1:-1, 1:-1].set(False)
+      touch = jax.ops.segment_max((mask & rim).reshape(-1).astype(jnp.int32), seg.reshape(-1),
+                                  num_segments=big) > 0
+      large = large | (mask & jnp.take(touch, seg))[None]
+    hit = large & (gam == neg)
     return lab, jnp.where(hit, t, gam)
 
   def level(carry, t):
