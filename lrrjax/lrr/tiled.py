@@ -248,28 +248,7 @@ class TiledState(NamedTuple):
 def _noise_from_diffs(hdiff_db: np.ndarray, span: float, live_b: np.ndarray) -> Array:
   """:func:`lrrjax.lrr.general.band_noise` from raw horizontal differences (D, B)."""
   d_bd = jnp.asarray(hdiff_db.T, jnp.float32) / jnp.float32(span)
-  med = _row_medians(d_bd)[:, None]
-  # general.noise_from_diffs with its two bisections compiled once (same shape);
-  # the element-wise steps op by op as before (fused into the bisection, XLA
-  # rounded |d - med| differently)
-  mad = _row_medians(jnp.abs(d_bd - med))
-  return jnp.where(jnp.asarray(live_b), 1.4826 * mad / jnp.sqrt(2.0), 0.0)
-
-
-# One compiled program each: op by op, every bisection loop was compiled anew on
-# each call (12 such loops, 1.6 s of a 512 x 512 x 200 command's compilation).
-# The medians are the same values either way (bisection of exact counts).
-_row_medians = jax.jit(lambda x_rd: prox.bisect_median(x_rd, axis=1))
-
-
-@jax.jit
-def _map_median(map_hw):
-  return general.scene_median(map_hw.reshape(-1))
-
-
-@jax.jit
-def _map_pc_stats(map_hw):
-  return general.pc_stats(map_hw.reshape(1, -1))
+  return jnp.where(jnp.asarray(live_b), general.noise_from_diffs(d_bd), 0.0)
 
 
 @jax.jit
@@ -420,8 +399,9 @@ def medians(raw_fhw) -> np.ndarray:
   """:func:`lrrjax.lrr.general.raw_medians` of the (memory-mapped) raw maps, one
   map in memory at a time (exact, over all pixels)."""
   n = general.N_NORMS
-  med = [float(_map_median(jnp.asarray(raw_fhw[i]))) for i in range(1, n)]
-  pc = [np.asarray(_map_pc_stats(jnp.asarray(raw_fhw[i]))) for i in range(n, raw_fhw.shape[0])]
+  med = [float(general.scene_median(jnp.asarray(raw_fhw[i]).reshape(-1))) for i in range(1, n)]
+  pc = [np.asarray(general.pc_stats(jnp.asarray(raw_fhw[i]).reshape(1, -1)))
+        for i in range(n, raw_fhw.shape[0])]
   return np.asarray(med + [s[0] for s in pc] + [s[1] for s in pc], np.float32)
 
 
