@@ -17,6 +17,22 @@ compiler options on both programs (``jax.jit(..., compiler_options=...)``),
 with the largest difference of their scores from the default's, relative to
 the largest score. Variants alternate for ``--rounds`` rounds; the machine is
 noisy, so compare medians of one run. Nothing here changes the package.
+
+  python experiments/compile_profile.py --parts --out results/compile_parts.json
+
+``--parts`` instead compiles pieces of the two programs on their own, for
+the same scene, each in every one of ``--rounds`` fresh processes (after one
+throw-away compilation that starts XLA): the scene side (the whole
+``scene_context``, the dictionary selection, its k-means with and without the
+k-means++ seeding, the seeding alone, the band noise) and the network (the
+whole, the ten stages, the score head's features, the area top-hats of one
+map), with tracing + lowering and compilation seconds apart. A piece's
+seconds are not additive (XLA fuses across pieces), they say where the
+kernels are. One piece is not the package's: ``candidate: seeding by
+inverse CDF`` is the k-means++ seeding with its draws made by inverse-CDF
+sampling from a counter-based integer hash (the same D^2 distribution, other
+numbers), measured here as a possible cut of the seeding's compilation; the
+package does not use it.
 """
 
 from __future__ import annotations
@@ -125,6 +141,114 @@ def one_run(scene_path: str, options: dict, ref: str | None, save: str | None) -
   return rec
 
 
+def _hash_u01(seed, counter):
+  """Uniforms in [0, 1) from a counter-based integer hash of ``(seed, counter)``
+  (uint32 multiply / xor-shift rounds, exact in any backend), float32."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  x = jnp.asarray(counter, jnp.uint32) * jnp.uint32(0x9E3779B9) + jnp.asarray(seed, jnp.uint32)
+  for shift, mul in ((16, 0x7FEB352D), (15, 0x846CA68B)):
+    x = (x ^ (x >> shift)) * jnp.uint32(mul)
+  x = x ^ (x >> 16)
+  return (x >> 8).astype(jnp.float32) * jnp.float32(2.0 ** -24)
+
+
+def kmeanspp_inverse_cdf(x_nb, k: int, seed):
+  """The candidate seeding of ``--parts``: greedy k-means++ as
+  ``lrrjax.dictionary._kmeanspp_init`` (first centre uniform, then ``2 + ln k``
+  D^2-distributed candidates, the best kept), each draw by inverse-CDF
+  sampling (``#{i : cdf_i <= u total}``) with ``u`` from :func:`_hash_u01`.
+  (``jnp.cumsum``: a ``lax.associative_scan`` compiled to 48 kernels instead
+  of 18 and took longer to compile than the threefry draws it replaces.)"""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lrrjax import dictionary  # pylint: disable=import-outside-toplevel
+  n, b = x_nb.shape
+  trials = 2 + int(np.log(k))
+  first = jnp.minimum((_hash_u01(seed, 0) * n).astype(jnp.int32), n - 1)
+  cent = jnp.zeros((k, b), x_nb.dtype).at[0].set(x_nb[first])
+  d2 = jnp.sum((x_nb - x_nb[first]) ** 2, axis=1)
+
+  def body(j, carry):
+    cent, d2 = carry
+    u = _hash_u01(seed, 1 + j * trials + jnp.arange(trials, dtype=jnp.uint32))
+    cdf = jnp.cumsum(d2)
+    total = cdf[-1]
+    by_cdf = jnp.sum(cdf[None, :] <= (u * total)[:, None], axis=1)
+    cand = jnp.minimum(jnp.where(total > 0, by_cdf, (u * n).astype(jnp.int32)), n - 1)
+    d2_tn = jnp.minimum(d2[None, :], dictionary._sq_dists(x_nb, x_nb[cand]).T)  # pylint: disable=protected-access
+    best = jnp.argmin(jnp.sum(d2_tn, axis=1))
+    return cent.at[j].set(x_nb[cand[best]]), d2_tn[best]
+
+  cent, _ = jax.lax.fori_loop(1, k, body, (cent, d2))
+  return cent
+
+
+def parts_run(scene_path: str) -> dict:
+  """``--parts``: one fresh process's seconds per piece (module docstring)."""
+  import time  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  from lrrjax import dictionary, io  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import admm, area, cross, general, methods, score_head  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import scene as sc  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr.network import spectral_norm  # pylint: disable=import-outside-toplevel
+  cube = np.asarray(io.load_scene(scene_path).cube, np.float32)
+  h, w, _ = cube.shape
+  model, cfg = methods.load_general()
+  kw = cross.context_kwargs(cfg)
+  graphdef, state = nnx.split(model)
+  jax.jit(lambda v: v + 1).lower(1.0).compile()  # starts XLA; not timed
+  ctx = sc.prepare(cube, **kw)
+  m = min(h * w, kw["n_sample"])
+  xs_mb = jnp.asarray(ctx.x_bn[:, np.asarray(sc.even_sample(h * w, m))].T)
+  k, seed = kw["n_clusters"], jnp.uint32(kw["seed"])
+
+  def stage_inputs(st, c):
+    net = nnx.merge(graphdef, st)
+    x_bn = general.band_weights(c.noise_b, net.gamma())[:, None] * c.x_bn
+    return net, x_bn, admm.project_atoms(x_bn[:, c.atoms_k]), spectral_norm(x_bn)
+
+  def stages(st, c):
+    net, x_bn, d0, sigma = stage_inputs(st, c)
+    out, _ = admm.unroll(x_bn, d0, net.stage_params(sigma, x_bn.shape[1]), net.lam,
+                         learn_dictionary=True, outlier_k=net.outlier_k, fast_median=True)
+    return out
+
+  out = jax.jit(stages)(state, ctx)
+  x_bn = stage_inputs(state, ctx)[1]
+  e_nb = (x_bn - out.d_bk @ out.l_kn).T
+  pieces = {
+      "scene_context": (lambda c: sc.scene_context(c, **kw),
+                        (jax.ShapeDtypeStruct(cube.shape, jnp.float32),)),
+      "scene: dictionary selection": (
+          lambda x: sc._dictionary_atoms(x, seed, k, kw["per_cluster"], kw["n_sample"]),  # pylint: disable=protected-access
+          (ctx.x_bn,)),
+      "scene: k-means (seeding + Lloyd)": (
+          lambda x: dictionary.kmeans_traceable(x, k, seed, 50), (xs_mb,)),
+      "scene: k-means++ seeding": (
+          lambda x: dictionary._kmeanspp_init(x, k, jax.random.key(seed)), (xs_mb,)),  # pylint: disable=protected-access
+      "candidate: seeding by inverse CDF": (lambda x: kmeanspp_inverse_cdf(x, k, seed), (xs_mb,)),
+      "scene: band noise": (lambda x: sc._band_noise(x, h, w), (ctx.x_bn,)),  # pylint: disable=protected-access
+      "network": (lambda st, c: general._scores(graphdef, st, c, h, w), (state, ctx)),  # pylint: disable=protected-access
+      "network: ten stages": (lambda st, c: stages(st, c), (state, ctx)),  # not the jit above
+      "network: score-head features": (
+          lambda s, e, nb, x: score_head.features(s, e, nb, h, w, x),
+          (out.s_bn.T, e_nb, ctx.noise_b, x_bn.T)),
+      "network: area top-hats of one map": (
+          lambda f: area.area_tophats(f, score_head.AREAS, score_head.AREA_LEVELS),
+          (jax.ShapeDtypeStruct((h, w), jnp.float32),)),
+  }
+  rec = {}
+  for name, (fn, args) in pieces.items():
+    t0 = time.perf_counter()
+    lowered = jax.jit(fn).lower(*args)
+    t1 = time.perf_counter()
+    lowered.compile()
+    rec[name] = {"lower_s": t1 - t0, "compile_s": time.perf_counter() - t1}
+  return rec
+
+
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   p.add_argument("--out", required=True)
@@ -133,15 +257,22 @@ def main(argv=None) -> int:
   p.add_argument("--rounds", type=int, default=3)
   p.add_argument("--variants", default=",".join(VARIANTS),
                  help=f"comma-separated, from {sorted(VARIANTS)} (default first)")
+  p.add_argument("--parts", action="store_true",
+                 help="compile pieces of the two programs on their own (module docstring)")
   p.add_argument("--one", default=None, help=argparse.SUPPRESS)      # child: a variant name
   p.add_argument("--ref", default=None, help=argparse.SUPPRESS)
   p.add_argument("--save", default=None, help=argparse.SUPPRESS)
   a = p.parse_args(argv)
   from lrrjax import io, provenance  # pylint: disable=import-outside-toplevel
   path = str(io.list_scenes(a.data, a.scene)[0])
+  if a.one == "parts":
+    print(json.dumps(parts_run(path)))
+    return 0
   if a.one is not None:
     print(json.dumps(one_run(path, VARIANTS[a.one], a.ref, a.save)))
     return 0
+  if a.parts:
+    return _parts_main(a, path)
   names = [v for v in a.variants.split(",") if v]
   if names[0] != "default" or any(v not in VARIANTS for v in names):
     raise SystemExit(f"--variants: names from {sorted(VARIANTS)}, 'default' first")
@@ -184,6 +315,26 @@ def main(argv=None) -> int:
   provenance.write_json(a.out, {"scene": a.scene, "variants": {v: VARIANTS[v] for v in names},
                                 "runs": runs, "medians": summary,
                                 "provenance": provenance.record()})
+  return 0
+
+
+def _parts_main(a, path) -> int:
+  """``--parts``: ``--rounds`` fresh processes, the median seconds per piece."""
+  from lrrjax import provenance  # pylint: disable=import-outside-toplevel
+  runs = []
+  for _ in range(a.rounds):
+    cmd = [sys.executable, __file__, "--out", a.out, "--scene", a.scene, "--one", "parts"]
+    cmd += ["--data", a.data] if a.data else []
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+      raise SystemExit(f"--parts child failed: {proc.stderr.strip().splitlines()[-1:]}")
+    runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+  medians = {name: {key: float(np.median([r[name][key] for r in runs]))
+                    for key in ("lower_s", "compile_s")} for name in runs[0]}
+  for name, med in medians.items():
+    print(f"{name:36s} lower {med['lower_s']:6.3f} s  compile {med['compile_s']:6.3f} s")
+  provenance.write_json(a.out, {"scene": a.scene, "parts": True, "runs": runs,
+                                "medians": medians, "provenance": provenance.record()})
   return 0
 
 

@@ -174,6 +174,20 @@ def test_compile_profile_reports_both_programs(data, tmp_path):
                                                   run["network"]["kernels"]]
 
 
+def test_compile_profile_parts_compiles_every_piece(data, tmp_path):
+  """``--parts`` (one child process): every piece is traced and compiled anew
+  (none is served from a jit cache filled earlier in the child)."""
+  out = tmp_path / "parts.json"
+  _script("compile_profile").main(["--parts", "--out", str(out), "--data", str(data),
+                                   "--scene", "tiny", "--rounds", "1"])
+  got = json.loads(out.read_text())
+  assert got["parts"] and len(got["runs"]) == 1
+  assert {"scene_context", "network", "network: ten stages",
+          "candidate: seeding by inverse CDF"} <= set(got["medians"])
+  for name, med in got["medians"].items():
+    assert med["compile_s"] > 0.005 and med["lower_s"] > 0, name
+
+
 def test_border_candidate_counts_border_components_as_large():
   """The ``border`` ablation's opening: a small bright blob touching the
   border leaves no top-hat, the same blob inside the image keeps it."""
