@@ -93,8 +93,16 @@ border)::
 
   python experiments/head_features.py border --out results/ablation_general/v6_border
 
-All patch :mod:`lrrjax.lrr.general` (or :mod:`lrrjax.lrr.area`) in this
-process only; nothing in the package changes.
+``hostdict``: leave-one-scene-out with the dictionary selection of
+``experiments/host_dictionary.py`` (on the host, hash-drawn k-means++; its
+module docstring), after timing it against the jitted selection on every
+scene (``OUT/selection.json``); rule in BUILD_NOTES ("Issue #8's targets
+re-measured", *Next candidate*)::
+
+  python experiments/head_features.py hostdict --out results/ablation_general/v6_hostdict
+
+All patch :mod:`lrrjax.lrr.general` (or :mod:`lrrjax.lrr.area`, :mod:`lrrjax.lrr.scene`)
+in this process only; nothing in the package changes.
 """
 
 from __future__ import annotations
@@ -305,7 +313,7 @@ def feature_aucs(data_dir, out, extra_names=()) -> dict:
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("what", choices=["aucs", "recon", "area", "epf", "warea", "aedpc", "rx", "cfar",
-                                    "border"])
+                                    "border", "hostdict"])
   p.add_argument("--out", required=True)
   p.add_argument("--data", default=None, help="scene folder (default LRRJAX_DATA_DIR)")
   p.add_argument("--radii", default="2,5,8")
@@ -345,6 +353,11 @@ def main(argv=None) -> int:
       patch_cfar(a.inner, a.outer)
     elif a.what == "border":
       patch_border()
+    elif a.what == "hostdict":
+      sys.path.insert(0, str(pathlib.Path(__file__).parent))
+      import host_dictionary  # pylint: disable=import-outside-toplevel
+      host_dictionary.selection_seconds(data, a.out)
+      host_dictionary.patch()
     else:
       patch_area(areas)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
