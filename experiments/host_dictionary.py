@@ -138,6 +138,104 @@ def dictionary_atoms(x_bn, seed, n_clusters: int = 15, per_cluster: int = 4,
   return pick[idx.reshape(-1)]
 
 
+def dictionary_atoms_traced(x_bn, seed, n_clusters: int = 15, per_cluster: int = 4,
+                            n_sample: int = 4096):
+  """The traced twin of :func:`dictionary_atoms` (what the exported detector
+  would need): the same hash draws, the same steps in ``jax.numpy``, one
+  ``lax.fori_loop`` for the seeding and one ``lax.while_loop`` for Lloyd.
+  Float32 sums run in another order in XLA than in numpy, so the two may part
+  where a draw or an assignment sits on a near tie (:func:`twin_check`)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import scene  # pylint: disable=import-outside-toplevel
+
+  def u01(counter):
+    x = jnp.asarray(counter, jnp.uint32) * jnp.uint32(_GOLDEN) + jnp.asarray(seed, jnp.uint32)
+    for shift, mul in _ROUNDS:
+      x = (x ^ (x >> shift)) * jnp.uint32(mul)
+    x = x ^ (x >> 16)
+    return (x >> 8).astype(jnp.float32) * jnp.float32(2.0 ** -24)
+
+  def sq(x, c):
+    d = jnp.sum(x ** 2, axis=1)[:, None] - 2.0 * (x @ c.T) + jnp.sum(c ** 2, axis=1)[None, :]
+    return jnp.maximum(d, 0.0)
+
+  k = n_clusters
+  x_bn = jnp.asarray(x_bn, jnp.float32)
+  n = x_bn.shape[1]
+  pick = scene.even_sample(n, min(n, n_sample))
+  x_mb = x_bn[:, pick].T
+  m, b = x_mb.shape
+  mu = jnp.mean(x_mb, axis=0)
+  scale = jnp.sqrt(jnp.mean((x_mb - mu) ** 2))
+  xs = (x_mb - mu) / jnp.where(scale > 0, scale, 1.0)
+  trials = 2 + int(np.log(k))
+  first = jnp.minimum((u01(0) * m).astype(jnp.int32), m - 1)
+  d2 = jnp.sum((xs - xs[first]) ** 2, axis=1)
+
+  def seed_step(j, carry):
+    cent, d2 = carry
+    u = u01(1 + (j - 1) * trials + jnp.arange(trials, dtype=jnp.uint32))
+    cdf = jnp.cumsum(d2)
+    total = cdf[-1]
+    by_cdf = jnp.sum(cdf[None, :] <= (u * total)[:, None], axis=1)
+    cand = jnp.minimum(jnp.where(total > 0, by_cdf, (u * m).astype(jnp.int32)), m - 1)
+    d2_tm = jnp.minimum(d2[None, :], sq(xs, xs[cand]).T)
+    best = jnp.argmin(jnp.sum(d2_tm, axis=1))
+    return cent.at[j].set(xs[cand[best]]), d2_tm[best]
+
+  cent0 = jnp.zeros((k, b), jnp.float32).at[0].set(xs[first])
+  cent, _ = jax.lax.fori_loop(1, k, seed_step, (cent0, d2))
+
+  def lloyd(carry):
+    i, c, labels, _ = carry
+    onehot = (labels[None, :] == jnp.arange(k)[:, None]).astype(jnp.float32)
+    counts = onehot.sum(axis=1)
+    c = jnp.where(counts[:, None] > 0, (onehot @ xs) / jnp.maximum(counts, 1.0)[:, None], c)
+    new = jnp.argmin(sq(xs, c), axis=1)
+    return i + 1, c, new, jnp.any(new != labels)
+
+  labels0 = jnp.argmin(sq(xs, cent), axis=1)
+  _, _, labels, _ = jax.lax.while_loop(lambda c: (c[0] < 50) & c[3], lloyd,
+                                       (0, cent, labels0, jnp.array(True)))
+  onehot = (labels[None, :] == jnp.arange(k)[:, None]).astype(jnp.float32)
+  cnt = jnp.maximum(onehot.sum(axis=1), 1.0)[:, None]
+  xc = x_mb - ((onehot @ x_mb) / cnt)[labels]
+  var_kb = (onehot @ xc ** 2) / cnt
+  inv_kb = jnp.where(var_kb > 0, 1.0 / jnp.where(var_kb > 0, var_kb, 1.0), 0.0)
+  d_m = jnp.sum(xc ** 2 * inv_kb[labels], axis=1)
+  key_km = jnp.where(onehot > 0, d_m[None, :], jnp.inf)
+  neg, idx = jax.lax.top_k(-key_km, per_cluster)
+  idx = jnp.where(jnp.isfinite(neg), idx, jnp.argmin(key_km, axis=1)[:, None])
+  return pick[idx.reshape(-1)]
+
+
+def twin_check(data_dir, out) -> dict:
+  """Per scene: the host atoms against the traced twin's (jitted) and against
+  the host atoms of the cube with 7 zero bands appended (zero-band padding must
+  not change the dictionary); written to ``OUT/twin.json``."""
+  import functools  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  from lrrjax import io, provenance  # pylint: disable=import-outside-toplevel
+  twin = jax.jit(functools.partial(dictionary_atoms_traced, seed=0))
+  rows = {}
+  for path in io.list_scenes(data_dir):
+    s = io.load_scene(path)
+    h, w, b = s.cube.shape
+    x_bn = np.asarray(io.normalize(s.cube, "global"), np.float32).reshape(h * w, b).T
+    host = dictionary_atoms(x_bn, 0)
+    traced = np.asarray(twin(x_bn))
+    padded = dictionary_atoms(np.concatenate([x_bn, np.zeros((7, h * w), np.float32)]), 0)
+    rows[s.name] = {"twin_equal": bool(np.array_equal(host, traced)),
+                    "twin_shared_atoms": len(set(host.tolist()) & set(traced.tolist())),
+                    "padding_equal": bool(np.array_equal(host, padded))}
+    print(s.name, rows[s.name], flush=True)
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  provenance.write_json(out / "twin.json", {"scenes": rows, "provenance": provenance.record()})
+  return rows
+
+
 def patch() -> list[str]:
   """Puts :func:`dictionary_atoms` into :mod:`lrrjax.lrr.scene` (this process),
   where ``context_of`` looks it up; returns no extra feature names."""
@@ -180,4 +278,9 @@ def selection_seconds(data_dir, out) -> dict:
 
 
 if __name__ == "__main__":
-  sys.exit("run it as: python experiments/head_features.py hostdict --out DIR")
+  if len(sys.argv) == 4 and sys.argv[1] == "twin" and sys.argv[2] == "--out":
+    from lrrjax import io as _io  # pylint: disable=import-outside-toplevel
+    twin_check(_io.data_dir(), sys.argv[3])
+    sys.exit(0)
+  sys.exit("usage: python experiments/host_dictionary.py twin --out DIR "
+           "(the LOSO run: python experiments/head_features.py hostdict --out DIR)")
