@@ -7,11 +7,13 @@ Every run is a fresh process that first imports what ``lrrjax detect`` imports
 (the CLI, every detector, the plots), so the Python heap, and with it the
 garbage collector's work, is the command's. It then times, for one scene:
 loading the parameter file; tracing + lowering and XLA compilation of the two
-programs the command compiles (``scene.scene_context`` and the network,
-``general._scores``), each with the process's CPU seconds beside the wall
+programs the command compiles (``scene._scene_base``, the normalisation and band
+noise of ``scene.prepare``, and the network, ``general._scores``), each with the
+process's CPU seconds beside the wall
 seconds (XLA:CPU compiles on several threads) and the number of kernels it
-emitted (fusion computations in the compiled HLO); the first call and the
-median of three warm calls; the seconds the garbage collector ran from loading
+emitted (fusion computations in the compiled HLO); the host dictionary
+selection's seconds in the first call (``lrrjax.lrr.atoms``); the first call and
+the median of three warm calls; the seconds the garbage collector ran from loading
 to the first scores (``gc.callbacks``). ``--variants`` adds runs with XLA
 compiler options on both programs (``jax.jit(..., compiler_options=...)``),
 with the largest difference of their scores from the default's, relative to
@@ -20,19 +22,17 @@ noisy, so compare medians of one run. Nothing here changes the package.
 
   python experiments/compile_profile.py --parts --out results/compile_parts.json
 
-``--parts`` instead compiles pieces of the two programs on their own, for
-the same scene, each in every one of ``--rounds`` fresh processes (after one
-throw-away compilation that starts XLA): the scene side (the whole
-``scene_context``, the dictionary selection, its k-means with and without the
-k-means++ seeding, the seeding alone, the band noise) and the network (the
-whole, the ten stages, the score head's features, the area top-hats of one
-map), with tracing + lowering and compilation seconds apart. A piece's
-seconds are not additive (XLA fuses across pieces), they say where the
-kernels are. One piece is not the package's: ``candidate: seeding by
-inverse CDF`` is the k-means++ seeding with its draws made by inverse-CDF
-sampling from a counter-based integer hash (the same D^2 distribution, other
-numbers), measured here as a possible cut of the seeding's compilation; the
-package does not use it.
+``--parts`` instead compiles pieces of the programs on their own, for the
+same scene, each in every one of ``--rounds`` fresh processes (after one
+throw-away compilation that starts XLA): the scene side (the whole traced
+``scene_context`` as the exported detector compiles it, the jitted part of
+``prepare``, the traced twin of the dictionary selection, the band noise) and
+the network (the whole, the ten stages, the score head's features, the area
+top-hats of one map), with tracing + lowering and compilation seconds apart.
+A piece's seconds are not additive (XLA fuses across pieces), they say where
+the kernels are. (Until the dictionary selection moved to the host, the
+pieces were those of ``results/compile_parts.json``: its k-means, seeding and
+an inverse-CDF seeding candidate; the script of its revision has them.)
 """
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ def one_run(scene_path: str, options: dict, ref: str | None, save: str | None) -
   graphdef, state = nnx.split(model)
   progs = {}
   for name, fn, args in (
-      ("scene_context", jax.jit(scene_lib.scene_context, static_argnames=tuple(kw),
-                                compiler_options=options or None),
-       lambda: ((jax.ShapeDtypeStruct(cube.shape, jnp.float32),), kw)),
+      ("scene_base", jax.jit(scene_lib._scene_base, static_argnames=("gamma0",),  # pylint: disable=protected-access
+                             compiler_options=options or None),
+       lambda: ((jax.ShapeDtypeStruct(cube.shape, jnp.float32),), {"gamma0": kw["gamma0"]})),
       ("network", jax.jit(general._scores, static_argnums=(0, 3, 4),  # pylint: disable=protected-access
                           compiler_options=options or None),
        lambda: ((graphdef, state, jax.eval_shape(
@@ -118,13 +118,21 @@ def one_run(scene_path: str, options: dict, ref: str | None, save: str | None) -
     rec[name] = {"lower_s": t1 - t0, "compile_s": t2 - t1, "compile_cpu_s": c2 - c1,
                  "kernels": kernels(compiled)}
 
+  host_s = []
+
   def score():
-    ctx = progs["scene_context"](jnp.asarray(cube))
+    x_bn, noise_b, xw_bn = progs["scene_base"](jnp.asarray(cube))
+    t = time.perf_counter()
+    atoms = scene_lib.dictionary_atoms(xw_bn, kw["seed"], kw["n_clusters"], kw["per_cluster"],
+                                       kw["n_sample"])
+    host_s.append(time.perf_counter() - t)
+    ctx = scene_lib.SceneContext(x_bn, noise_b, jnp.asarray(atoms))
     return np.asarray(progs["network"](state, ctx))
 
   t0 = time.perf_counter()
   s = score()
   rec["first_call_s"] = time.perf_counter() - t0
+  rec["host_dictionary_s"] = host_s[0]
   rec["gc_s_load_to_first_scores"] = gc_seconds[0]
   gc.callbacks.remove(on_gc)
   warm = []
@@ -141,56 +149,14 @@ def one_run(scene_path: str, options: dict, ref: str | None, save: str | None) -
   return rec
 
 
-def _hash_u01(seed, counter):
-  """Uniforms in [0, 1) from a counter-based integer hash of ``(seed, counter)``
-  (uint32 multiply / xor-shift rounds, exact in any backend), float32."""
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  x = jnp.asarray(counter, jnp.uint32) * jnp.uint32(0x9E3779B9) + jnp.asarray(seed, jnp.uint32)
-  for shift, mul in ((16, 0x7FEB352D), (15, 0x846CA68B)):
-    x = (x ^ (x >> shift)) * jnp.uint32(mul)
-  x = x ^ (x >> 16)
-  return (x >> 8).astype(jnp.float32) * jnp.float32(2.0 ** -24)
-
-
-def kmeanspp_inverse_cdf(x_nb, k: int, seed):
-  """The candidate seeding of ``--parts``: greedy k-means++ as
-  ``lrrjax.dictionary._kmeanspp_init`` (first centre uniform, then ``2 + ln k``
-  D^2-distributed candidates, the best kept), each draw by inverse-CDF
-  sampling (``#{i : cdf_i <= u total}``) with ``u`` from :func:`_hash_u01`.
-  (``jnp.cumsum``: a ``lax.associative_scan`` compiled to 48 kernels instead
-  of 18 and took longer to compile than the threefry draws it replaces.)"""
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from lrrjax import dictionary  # pylint: disable=import-outside-toplevel
-  n, b = x_nb.shape
-  trials = 2 + int(np.log(k))
-  first = jnp.minimum((_hash_u01(seed, 0) * n).astype(jnp.int32), n - 1)
-  cent = jnp.zeros((k, b), x_nb.dtype).at[0].set(x_nb[first])
-  d2 = jnp.sum((x_nb - x_nb[first]) ** 2, axis=1)
-
-  def body(j, carry):
-    cent, d2 = carry
-    u = _hash_u01(seed, 1 + j * trials + jnp.arange(trials, dtype=jnp.uint32))
-    cdf = jnp.cumsum(d2)
-    total = cdf[-1]
-    by_cdf = jnp.sum(cdf[None, :] <= (u * total)[:, None], axis=1)
-    cand = jnp.minimum(jnp.where(total > 0, by_cdf, (u * n).astype(jnp.int32)), n - 1)
-    d2_tn = jnp.minimum(d2[None, :], dictionary._sq_dists(x_nb, x_nb[cand]).T)  # pylint: disable=protected-access
-    best = jnp.argmin(jnp.sum(d2_tn, axis=1))
-    return cent.at[j].set(x_nb[cand[best]]), d2_tn[best]
-
-  cent, _ = jax.lax.fori_loop(1, k, body, (cent, d2))
-  return cent
-
-
 def parts_run(scene_path: str) -> dict:
   """``--parts``: one fresh process's seconds per piece (module docstring)."""
   import time  # pylint: disable=import-outside-toplevel
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from flax import nnx  # pylint: disable=import-outside-toplevel
-  from lrrjax import dictionary, io  # pylint: disable=import-outside-toplevel
-  from lrrjax.lrr import admm, area, cross, general, methods, score_head  # pylint: disable=import-outside-toplevel
+  from lrrjax import io  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import admm, area, atoms, cross, general, methods, score_head  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import scene as sc  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr.network import spectral_norm  # pylint: disable=import-outside-toplevel
   cube = np.asarray(io.load_scene(scene_path).cube, np.float32)
@@ -200,8 +166,6 @@ def parts_run(scene_path: str) -> dict:
   graphdef, state = nnx.split(model)
   jax.jit(lambda v: v + 1).lower(1.0).compile()  # starts XLA; not timed
   ctx = sc.prepare(cube, **kw)
-  m = min(h * w, kw["n_sample"])
-  xs_mb = jnp.asarray(ctx.x_bn[:, np.asarray(sc.even_sample(h * w, m))].T)
   k, seed = kw["n_clusters"], jnp.uint32(kw["seed"])
 
   def stage_inputs(st, c):
@@ -221,14 +185,11 @@ def parts_run(scene_path: str) -> dict:
   pieces = {
       "scene_context": (lambda c: sc.scene_context(c, **kw),
                         (jax.ShapeDtypeStruct(cube.shape, jnp.float32),)),
-      "scene: dictionary selection": (
-          lambda x: sc._dictionary_atoms(x, seed, k, kw["per_cluster"], kw["n_sample"]),  # pylint: disable=protected-access
+      "scene: prepare's jitted part": (lambda c: sc._scene_base(c, kw["gamma0"]),  # pylint: disable=protected-access
+                                       (jax.ShapeDtypeStruct(cube.shape, jnp.float32),)),
+      "scene: dictionary selection, traced twin": (
+          lambda x: atoms.dictionary_atoms_traced(x, seed, k, kw["per_cluster"], kw["n_sample"]),
           (ctx.x_bn,)),
-      "scene: k-means (seeding + Lloyd)": (
-          lambda x: dictionary.kmeans_traceable(x, k, seed, 50), (xs_mb,)),
-      "scene: k-means++ seeding": (
-          lambda x: dictionary._kmeanspp_init(x, k, jax.random.key(seed)), (xs_mb,)),  # pylint: disable=protected-access
-      "candidate: seeding by inverse CDF": (lambda x: kmeanspp_inverse_cdf(x, k, seed), (xs_mb,)),
       "scene: band noise": (lambda x: sc._band_noise(x, h, w), (ctx.x_bn,)),  # pylint: disable=protected-access
       "network": (lambda st, c: general._scores(graphdef, st, c, h, w), (state, ctx)),  # pylint: disable=protected-access
       "network: ten stages": (lambda st, c: stages(st, c), (state, ctx)),  # not the jit above
@@ -300,11 +261,12 @@ def main(argv=None) -> int:
         vals.append(rec)
     return float(np.median(vals)) if vals else None
 
-  summary = {v: {"scene_context_compile_s": med(v, "scene_context", "compile_s"),
+  summary = {v: {"scene_base_compile_s": med(v, "scene_base", "compile_s"),
                  "network_compile_s": med(v, "network", "compile_s"),
-                 "lower_s": (med(v, "scene_context", "lower_s") or 0)
+                 "lower_s": (med(v, "scene_base", "lower_s") or 0)
                  + (med(v, "network", "lower_s") or 0),
-                 "kernels": [med(v, "scene_context", "kernels"), med(v, "network", "kernels")],
+                 "kernels": [med(v, "scene_base", "kernels"), med(v, "network", "kernels")],
+                 "host_dictionary_s": med(v, "host_dictionary_s"),
                  "warm_median_s": med(v, "warm_median_s"),
                  "load_parameters_s": med(v, "load_parameters_s"),
                  "gc_s": med(v, "gc_s_load_to_first_scores"),

@@ -167,10 +167,11 @@ def test_compile_profile_reports_both_programs(data, tmp_path):
   got = json.loads(out.read_text())
   run = got["runs"]["default"][0]
   assert "error" not in run, run
-  for prog in ("scene_context", "network"):
+  for prog in ("scene_base", "network"):
     assert run[prog]["kernels"] > 10 and run[prog]["compile_s"] > 0
   assert run["gc_s_load_to_first_scores"] >= 0 and run["warm_median_s"] > 0
-  assert got["medians"]["default"]["kernels"] == [run["scene_context"]["kernels"],
+  assert run["host_dictionary_s"] > 0
+  assert got["medians"]["default"]["kernels"] == [run["scene_base"]["kernels"],
                                                   run["network"]["kernels"]]
 
 
@@ -183,7 +184,7 @@ def test_compile_profile_parts_compiles_every_piece(data, tmp_path):
   got = json.loads(out.read_text())
   assert got["parts"] and len(got["runs"]) == 1
   assert {"scene_context", "network", "network: ten stages",
-          "candidate: seeding by inverse CDF"} <= set(got["medians"])
+          "scene: dictionary selection, traced twin"} <= set(got["medians"])
   for name, med in got["medians"].items():
     assert med["compile_s"] > 0.005 and med["lower_s"] > 0, name
 

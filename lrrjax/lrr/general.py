@@ -9,8 +9,9 @@ Everything scene-specific is derived from the scene at call time
    The network weights band ``b`` by ``omega_b = (sigma_b / median(sigma))^(-gamma)``
    (learned ``gamma`` in [0, 1]: 0 = no weighting, 1 = noise whitening); bands of
    zero variance (dead, constant, padding) get ``omega_b = 0``.
-3. **Dictionary** (:func:`dictionary_atoms`): LRASR-style atoms from a pixel
-   sample (k-means, then in each cluster its most typical pixels),
+3. **Dictionary** (:func:`dictionary_atoms`, :mod:`lrrjax.lrr.atoms`, on the
+   host): LRASR-style atoms from a pixel sample (k-means, then in each cluster
+   its most typical pixels),
    returned as *pixel indices*, so ``D0 = (omega x)[:, atoms]`` follows the
    learned band weighting.
 4. **T unrolled ADMM stages** (:func:`lrrjax.lrr.admm.unroll`) with shared
@@ -47,7 +48,7 @@ from flax import nnx
 from lrrjax.lrr import admm
 from lrrjax.lrr.network import dimensional, spectral_norm
 from lrrjax.lrr.precision import highest
-from lrrjax.lrr.scene import (SceneContext, band_noise, band_weights, cluster_typicality,
+from lrrjax.lrr.scene import (SceneContext, band_noise, band_weights,
                               context_of, dictionary_atoms, even_sample, noise_from_diffs,
                               normalize_cube, normalize_global, prepare, scene_context)
 from lrrjax.lrr.score_head import (AREAS, FEATURE_HALO, N_FEATURES, N_NORMS, N_RAW, RINGS,
@@ -59,7 +60,7 @@ from lrrjax.lrr.score_head import (AREAS, FEATURE_HALO, N_FEATURES, N_NORMS, N_R
 __all__ = ["AREAS", "FEATURE_HALO", "GeneralLRRNet", "GeneralOutput", "HeadParams", "N_FEATURES",
            "N_NORMS", "N_RAW", "N_REF", "PCBasis",
            "RINGS", "SceneContext", "TOPHATS", "TOPHAT_HALO", "WHITE_RINGS", "band_noise",
-           "band_weights", "cluster_typicality", "context_of", "detect", "dictionary_atoms",
+           "band_weights", "context_of", "detect", "dictionary_atoms",
            "even_sample", "features", "features_from_raw", "grey_opening", "head",
            "noise_from_diffs", "normalize_cube", "normalize_global", "pc_basis", "pc_stats",
            "prepare", "raw_features", "raw_medians", "ring_mean", "scene_context",

@@ -3,10 +3,10 @@ everything derived from one scene at call time, nothing trained.
 
 Global min-max normalisation, the robust per-band noise (:func:`band_noise`)
 and its band weights (:func:`band_weights`), and the LRASR-style dictionary
-as pixel indices (:func:`dictionary_atoms`), gathered in a
-:class:`SceneContext` by :func:`prepare` (a raw cube) or :func:`context_of`
-(normalised pixels). Every function traces with symbolic H, W, B
-(:mod:`jax.export`).
+as pixel indices (:mod:`lrrjax.lrr.atoms`: on the host, or its traced twin
+inside :func:`scene_context`), gathered in a :class:`SceneContext` by
+:func:`prepare` (a raw cube) or :func:`context_of` (normalised pixels).
+:func:`scene_context` traces with symbolic H, W, B (:mod:`jax.export`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrrjax import dictionary
+from lrrjax.lrr import atoms as atoms_lib
 from lrrjax.lrr import prox
 
 Array = jax.Array
@@ -108,54 +108,7 @@ def band_weights(noise_b: Array, gamma: Array) -> Array:
   return jnp.where(live, rel ** (-gamma), 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("k",))
-def cluster_typicality(x_mb: Array, labels_m: Array, k: int) -> Array:
-  """Within-cluster distance under the cluster's diagonal covariance, (M,).
-
-  ``d_i = sum_b (x_ib - mu_cb)^2 / var_cb`` with ``c = l(i)`` (zero-variance
-  bands ignored). LRASR uses the full-covariance RX here; on XLA:CPU the 15
-  ``eigh`` of B x B it needs took ~2.3 s per scene (one 205 x 205 ``eigh``
-  ~0.95 s, measured on this 2-core machine), the diagonal form ~ms.
-  """
-  ones = jnp.ones(labels_m.shape, x_mb.dtype)
-  cnt_k = jax.ops.segment_sum(ones, labels_m, num_segments=k)
-  mu_kb = jax.ops.segment_sum(x_mb, labels_m, num_segments=k) / jnp.maximum(cnt_k, 1.0)[:, None]
-  xc_mb = x_mb - mu_kb[labels_m]
-  var_kb = jax.ops.segment_sum(xc_mb ** 2, labels_m, num_segments=k) / jnp.maximum(cnt_k, 1.0)[:, None]
-  inv_kb = jnp.where(var_kb > 0, 1.0 / jnp.where(var_kb > 0, var_kb, 1.0), 0.0)
-  return jnp.sum(xc_mb ** 2 * inv_kb[labels_m], axis=1)
-
-
-def _dictionary_atoms(x_bn: Array, seed: Array, n_clusters: int = 15,
-                      per_cluster: int = 4, n_sample: int = 4096) -> Array:
-  """:func:`dictionary_atoms`, traceable with a symbolic pixel count."""
-  n = x_bn.shape[1]
-  pick = even_sample(n, _min_dim(n, n_sample))
-  x_mb = x_bn[:, pick].T.astype(jnp.float32)
-  _, labels = dictionary.kmeans_traceable(x_mb, n_clusters, seed, 50)
-  d_m = cluster_typicality(x_mb, labels, n_clusters)
-  member_km = labels[None, :] == jnp.arange(n_clusters)[:, None]
-  key_km = jnp.where(member_km, d_m[None, :], jnp.inf)
-  neg, idx_kp = jax.lax.top_k(-key_km, per_cluster)
-  best = jnp.argmin(key_km, axis=1)
-  idx_kp = jnp.where(jnp.isfinite(neg), idx_kp, best[:, None])
-  return pick[idx_kp.reshape(-1)]
-
-
-@functools.partial(jax.jit, static_argnames=("n_clusters", "per_cluster", "n_sample"))
-def dictionary_atoms(x_bn: Array, seed: Array, n_clusters: int = 15,
-                     per_cluster: int = 4, n_sample: int = 4096) -> Array:
-  """LRASR-style dictionary as pixel indices (K = n_clusters * per_cluster,).
-
-  ``min(N, n_sample)`` pixels (evenly spaced in raster order,
-  :func:`even_sample`, so deterministic and spread over the scene) are
-  clustered by k-means (k-means++ seeding, ``seed``);
-  in each cluster the ``per_cluster`` members closest to the cluster mean
-  (:func:`cluster_typicality`) are the atoms: the most typical background pixels
-  of each class. A cluster with fewer members repeats its best one (duplicate
-  atoms do not change the span).
-  """
-  return _dictionary_atoms(x_bn, seed, n_clusters, per_cluster, n_sample)
+dictionary_atoms = atoms_lib.dictionary_atoms
 
 
 def normalize_global(cube_hwb: Array) -> Array:
@@ -175,33 +128,40 @@ def scene_context(cube_hwb: Array, *, gamma0: float = 0.0, n_clusters: int = 15,
   """:func:`prepare` as one traceable function of the raw cube (H, W, B).
 
   H, W and B may be symbolic (:mod:`jax.export`; then ``W >= 2`` must be a
-  constraint). :func:`prepare` jits exactly this function, and the exported
-  detector (:mod:`lrrjax.export`) traces it, so both compute the same thing.
+  constraint). The exported detector (:mod:`lrrjax.export`) traces it: the
+  same normalisation and band noise as :func:`prepare`, and the traced twin
+  of the host dictionary selection (:mod:`lrrjax.lrr.atoms`).
   """
-  h, w, b = cube_hwb.shape
-  x_bn = normalize_global(cube_hwb).reshape(h * w, b).T
-  noise_b = _band_noise(x_bn, h, w)
-  xw_bn = band_weights(noise_b, jnp.float32(gamma0))[:, None] * x_bn
-  atoms = _dictionary_atoms(xw_bn, jnp.asarray(seed, jnp.uint32), n_clusters,
-                            per_cluster, n_sample)
+  x_bn, noise_b, xw_bn = _scene_base(cube_hwb, gamma0)
+  atoms = atoms_lib.dictionary_atoms_traced(xw_bn, jnp.asarray(seed, jnp.uint32), n_clusters,
+                                            per_cluster, n_sample)
   return SceneContext(x_bn, noise_b, atoms)
 
 
-_scene_context_jit = jax.jit(scene_context, static_argnames=(
-    "gamma0", "n_clusters", "per_cluster", "n_sample", "seed"))
+def _scene_base(cube_hwb: Array, gamma0: float):
+  """Normalised pixels (B, N), band noise (B,) and the pixels weighted with
+  ``gamma0`` (B, N), from which the dictionary is chosen."""
+  h, w, b = cube_hwb.shape
+  x_bn = normalize_global(cube_hwb).reshape(h * w, b).T
+  noise_b = _band_noise(x_bn, h, w)
+  return x_bn, noise_b, band_weights(noise_b, jnp.float32(gamma0))[:, None] * x_bn
+
+
+_scene_base_jit = jax.jit(_scene_base, static_argnames=("gamma0",))
 
 
 def prepare(cube_hwb, *, gamma0: float = 0.0, n_clusters: int = 15, per_cluster: int = 4,
             n_sample: int = 4096, seed: int = 0) -> SceneContext:
   """The :class:`SceneContext` of a raw cube (H, W, B): no parameter is trained here.
 
-  The cube is min-max normalised globally (:func:`normalize_global`, float32).
-  The dictionary atoms are chosen in the space weighted with ``gamma0`` (the
-  initial noise-weighting exponent). Jitted :func:`scene_context`.
+  The cube is min-max normalised globally (:func:`normalize_global`, float32)
+  and its band noise estimated (one jitted program); the dictionary atoms are
+  chosen on the host (:func:`lrrjax.lrr.atoms.dictionary_atoms`) in the space
+  weighted with ``gamma0`` (the initial noise-weighting exponent).
   """
-  return _scene_context_jit(jnp.asarray(cube_hwb, jnp.float32), gamma0=float(gamma0),
-                            n_clusters=int(n_clusters), per_cluster=int(per_cluster),
-                            n_sample=int(n_sample), seed=int(seed))
+  x_bn, noise_b, xw_bn = _scene_base_jit(jnp.asarray(cube_hwb, jnp.float32), float(gamma0))
+  atoms = dictionary_atoms(xw_bn, int(seed), int(n_clusters), int(per_cluster), int(n_sample))
+  return SceneContext(x_bn, noise_b, jnp.asarray(atoms))
 
 
 def context_of(x_bn, h: int, w: int, *, gamma0: float = 0.0, n_clusters: int = 15,
@@ -210,6 +170,5 @@ def context_of(x_bn, h: int, w: int, *, gamma0: float = 0.0, n_clusters: int = 1
   x_bn = jnp.asarray(x_bn, jnp.float32)
   noise_b = band_noise(x_bn, h, w)
   xw_bn = band_weights(noise_b, jnp.float32(gamma0))[:, None] * x_bn
-  atoms = dictionary_atoms(xw_bn, jnp.asarray(seed, jnp.uint32), n_clusters,
-                           per_cluster, n_sample)
-  return SceneContext(x_bn, noise_b, atoms)
+  atoms = dictionary_atoms(xw_bn, int(seed), n_clusters, per_cluster, n_sample)
+  return SceneContext(x_bn, noise_b, jnp.asarray(atoms))
