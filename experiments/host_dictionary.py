@@ -37,29 +37,43 @@ import numpy as np
 from lrrjax.lrr.atoms import dictionary_atoms, dictionary_atoms_traced
 
 
+def _scenes(data_dir):
+  """(name, normalised pixels (B, N) float32) of every scene in ``data_dir``."""
+  from lrrjax import io  # pylint: disable=import-outside-toplevel
+  for path in io.list_scenes(data_dir):
+    s = io.load_scene(path)
+    h, w, b = s.cube.shape
+    yield s.name, np.asarray(io.normalize(s.cube, "global"), np.float32).reshape(h * w, b).T
+
+
+def _twin_jit():
+  import functools  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  return jax.jit(functools.partial(dictionary_atoms_traced, seed=0))
+
+
+def _write(out, name, rows):
+  from lrrjax import provenance  # pylint: disable=import-outside-toplevel
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  provenance.write_json(out / name, {"scenes": rows, "provenance": provenance.record()})
+
+
 def twin_check(data_dir, out) -> dict:
   """Per scene: the host atoms against the traced twin's (jitted) and against
   the host atoms of the cube with 7 zero bands appended (zero-band padding must
   not change the dictionary); written to ``OUT/twin.json``."""
-  import functools  # pylint: disable=import-outside-toplevel
-  import jax  # pylint: disable=import-outside-toplevel
-  from lrrjax import io, provenance  # pylint: disable=import-outside-toplevel
-  twin = jax.jit(functools.partial(dictionary_atoms_traced, seed=0))
+  twin = _twin_jit()
   rows = {}
-  for path in io.list_scenes(data_dir):
-    s = io.load_scene(path)
-    h, w, b = s.cube.shape
-    x_bn = np.asarray(io.normalize(s.cube, "global"), np.float32).reshape(h * w, b).T
+  for name, x_bn in _scenes(data_dir):
     host = dictionary_atoms(x_bn, 0)
     traced = np.asarray(twin(x_bn))
-    padded = dictionary_atoms(np.concatenate([x_bn, np.zeros((7, h * w), np.float32)]), 0)
-    rows[s.name] = {"twin_equal": bool(np.array_equal(host, traced)),
-                    "twin_shared_atoms": len(set(host.tolist()) & set(traced.tolist())),
-                    "padding_equal": bool(np.array_equal(host, padded))}
-    print(s.name, rows[s.name], flush=True)
-  out = pathlib.Path(out)
-  out.mkdir(parents=True, exist_ok=True)
-  provenance.write_json(out / "twin.json", {"scenes": rows, "provenance": provenance.record()})
+    padded = dictionary_atoms(np.concatenate([x_bn, np.zeros((7, x_bn.shape[1]), np.float32)]), 0)
+    rows[name] = {"twin_equal": bool(np.array_equal(host, traced)),
+                  "twin_shared_atoms": len(set(host.tolist()) & set(traced.tolist())),
+                  "padding_equal": bool(np.array_equal(host, padded))}
+    print(name, rows[name], flush=True)
+  _write(out, "twin.json", rows)
   return rows
 
 
@@ -75,15 +89,9 @@ def patch() -> list[str]:
 def selection_seconds(data_dir, out) -> dict:
   """Host vs jitted selection seconds (median of 5 after one untimed call)
   and whether their atoms agree, per scene; written to ``OUT/selection.json``."""
-  import functools  # pylint: disable=import-outside-toplevel
-  import jax  # pylint: disable=import-outside-toplevel
-  from lrrjax import io, provenance  # pylint: disable=import-outside-toplevel
-  jitted = jax.jit(functools.partial(dictionary_atoms_traced, seed=0))
+  jitted = _twin_jit()
   rows = {}
-  for path in io.list_scenes(data_dir):
-    s = io.load_scene(path)
-    h, w, b = s.cube.shape
-    x_bn = np.asarray(io.normalize(s.cube, "global"), np.float32).reshape(h * w, b).T
+  for scene_name, x_bn in _scenes(data_dir):
     row = {}
     for name, fn in (("host", lambda: dictionary_atoms(x_bn, 0)),
                      ("jit", lambda: np.asarray(jitted(x_bn)))):
@@ -96,12 +104,10 @@ def selection_seconds(data_dir, out) -> dict:
       row[f"{name}_s"] = float(np.median(ts))
       row[f"{name}_atoms"] = atoms.tolist()
     row["same_atom_set"] = sorted(row["host_atoms"]) == sorted(row["jit_atoms"])
-    rows[s.name] = row
-    print(f"{s.name}: host {row['host_s'] * 1e3:.1f} ms, jit {row['jit_s'] * 1e3:.1f} ms, "
+    rows[scene_name] = row
+    print(f"{scene_name}: host {row['host_s'] * 1e3:.1f} ms, jit {row['jit_s'] * 1e3:.1f} ms, "
           f"same atoms {row['same_atom_set']}", flush=True)
-  out = pathlib.Path(out)
-  out.mkdir(parents=True, exist_ok=True)
-  provenance.write_json(out / "selection.json", {"scenes": rows, "provenance": provenance.record()})
+  _write(out, "selection.json", rows)
   return rows
 
 
