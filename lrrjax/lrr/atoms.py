@@ -44,25 +44,27 @@ _ROUNDS = ((16, 0x7FEB352D), (15, 0x846CA68B))
 LLOYD_ITERS = 50
 
 
+def _hash(xp, seed, counter):
+  """:func:`hash_u01` with ``xp`` numpy or ``jax.numpy`` (one formula for both
+  forms, so they draw the same numbers)."""
+  x = (xp.atleast_1d(xp.asarray(counter, xp.uint32)) * xp.uint32(_GOLDEN)
+       + xp.asarray(seed, xp.uint32))
+  for shift, mul in _ROUNDS:
+    x = (x ^ (x >> xp.uint32(shift))) * xp.uint32(mul)
+  x = x ^ (x >> xp.uint32(16))
+  return (x >> xp.uint32(8)).astype(xp.float32) * xp.float32(2.0 ** -24)
+
+
 def hash_u01(seed: int, counter) -> np.ndarray:
   """Uniforms in [0, 1) (float32, multiples of 2^-24) from an integer hash of
   ``(seed, counter)``: ``x = counter * 0x9E3779B9 + seed``, then two
   xor-shift-multiply rounds and a final xor-shift, all uint32 (wrapping)."""
-  x = np.atleast_1d(np.asarray(counter, np.uint32)) * np.uint32(_GOLDEN) + np.uint32(seed)
-  for shift, mul in _ROUNDS:
-    x = (x ^ (x >> np.uint32(shift))) * np.uint32(mul)
-  x = x ^ (x >> np.uint32(16))
-  return (x >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
+  return _hash(np, seed, counter)
 
 
 def _hash_u01_jnp(seed, counter) -> Array:
   """:func:`hash_u01` in ``jax.numpy`` (``seed`` may be traced)."""
-  x = (jnp.asarray(counter, jnp.uint32) * jnp.uint32(_GOLDEN)
-       + jnp.asarray(seed, jnp.uint32))
-  for shift, mul in _ROUNDS:
-    x = (x ^ (x >> shift)) * jnp.uint32(mul)
-  x = x ^ (x >> 16)
-  return (x >> 8).astype(jnp.float32) * jnp.float32(2.0 ** -24)
+  return _hash(jnp, seed, counter)
 
 
 def even_sample(total: int, m: int) -> np.ndarray:
@@ -73,11 +75,11 @@ def even_sample(total: int, m: int) -> np.ndarray:
   return (i * ((total - 1) // d) + (i * ((total - 1) % d)) // d).astype(np.int32)
 
 
-def _sq_dists(x_mb: np.ndarray, c_kb: np.ndarray) -> np.ndarray:
+def _sq_dists(x_mb, c_kb, xp=np):
   """``||x||^2 - 2 x.c + ||c||^2`` (M, K), clipped at 0."""
-  d = (np.sum(x_mb ** 2, axis=1)[:, None] - np.float32(2.0) * (x_mb @ c_kb.T)
-       + np.sum(c_kb ** 2, axis=1)[None, :])
-  return np.maximum(d, np.float32(0.0))
+  d = (xp.sum(x_mb ** 2, axis=1)[:, None] - xp.float32(2.0) * (x_mb @ c_kb.T)
+       + xp.sum(c_kb ** 2, axis=1)[None, :])
+  return xp.maximum(d, xp.float32(0.0))
 
 
 def _trials(k: int) -> int:
@@ -108,8 +110,8 @@ def _kmeanspp(xs_mb: np.ndarray, k: int, seed: int) -> np.ndarray:
   return cent
 
 
-def _onehot(labels_m: np.ndarray, k: int) -> np.ndarray:
-  return (labels_m[None, :] == np.arange(k)[:, None]).astype(np.float32)
+def _onehot(labels_m, k: int, xp=np):
+  return (labels_m[None, :] == xp.arange(k)[:, None]).astype(xp.float32)
 
 
 def kmeans_labels(x_mb: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -131,16 +133,18 @@ def kmeans_labels(x_mb: np.ndarray, k: int, seed: int) -> np.ndarray:
   return labels.astype(np.int32)
 
 
-def typicality(x_mb: np.ndarray, labels_m: np.ndarray, k: int) -> np.ndarray:
+def typicality(x_mb, labels_m, k: int, xp=np):
   """``d_i = sum_b (x_ib - mu_cb)^2 / var_cb`` with ``c = l(i)`` (zero-variance
   bands ignored): the distance to the cluster mean under the cluster's diagonal
-  covariance, (M,)."""
-  onehot = _onehot(labels_m, k)
-  cnt = np.maximum(onehot.sum(axis=1), 1.0)[:, None]
+  covariance, (M,); ``xp`` numpy or ``jax.numpy``. (LRASR uses the
+  full-covariance RX here; on XLA:CPU its 15 ``eigh`` of B x B took ~2.3 s per
+  scene, the diagonal form ~ms.)"""
+  onehot = _onehot(labels_m, k, xp)
+  cnt = xp.maximum(onehot.sum(axis=1), 1.0)[:, None]
   xc = x_mb - ((onehot @ x_mb) / cnt)[labels_m]
   var_kb = (onehot @ xc ** 2) / cnt
-  inv_kb = np.where(var_kb > 0, 1.0 / np.where(var_kb > 0, var_kb, 1.0), 0.0).astype(np.float32)
-  return np.sum(xc ** 2 * inv_kb[labels_m], axis=1)
+  inv_kb = xp.where(var_kb > 0, 1.0 / xp.where(var_kb > 0, var_kb, 1.0), 0.0).astype(xp.float32)
+  return xp.sum(xc ** 2 * inv_kb[labels_m], axis=1)
 
 
 def dictionary_atoms(x_bn, seed, n_clusters: int = 15, per_cluster: int = 4,
@@ -150,7 +154,7 @@ def dictionary_atoms(x_bn, seed, n_clusters: int = 15, per_cluster: int = 4,
   sample is copied to the host)."""
   n = x_bn.shape[1]
   pick = even_sample(n, min(n, n_sample))
-  x_mb = np.ascontiguousarray(np.asarray(jnp.asarray(x_bn)[:, pick], np.float32).T)
+  x_mb = np.ascontiguousarray(np.asarray(x_bn[:, pick], np.float32).T)
   k = int(n_clusters)
   labels = kmeans_labels(x_mb, k, int(np.asarray(seed)))
   d_m = typicality(x_mb, labels, k)
@@ -171,8 +175,7 @@ def dictionary_atoms_traced(x_bn: Array, seed, n_clusters: int = 15, per_cluster
   from lrrjax.lrr import scene  # pylint: disable=import-outside-toplevel
 
   def sq(x, c):
-    d = jnp.sum(x ** 2, axis=1)[:, None] - 2.0 * (x @ c.T) + jnp.sum(c ** 2, axis=1)[None, :]
-    return jnp.maximum(d, 0.0)
+    return _sq_dists(x, c, jnp)
 
   k = int(n_clusters)
   x_bn = jnp.asarray(x_bn, jnp.float32)
@@ -184,7 +187,7 @@ def dictionary_atoms_traced(x_bn: Array, seed, n_clusters: int = 15, per_cluster
   scale = jnp.sqrt(jnp.mean((x_mb - mu) ** 2))
   xs = (x_mb - mu) / jnp.where(scale > 0, scale, 1.0)
   trials = _trials(k)
-  first = jnp.minimum((_hash_u01_jnp(seed, 0) * m_f).astype(jnp.int32), m - 1)
+  first = jnp.minimum((_hash_u01_jnp(seed, 0)[0] * m_f).astype(jnp.int32), m - 1)
   d2 = jnp.sum((xs - xs[first]) ** 2, axis=1)
 
   def seed_step(j, carry):
@@ -201,12 +204,9 @@ def dictionary_atoms_traced(x_bn: Array, seed, n_clusters: int = 15, per_cluster
   cent0 = jnp.zeros((k, x_mb.shape[1]), jnp.float32).at[0].set(xs[first])
   cent, _ = jax.lax.fori_loop(1, k, seed_step, (cent0, d2))
 
-  def onehot(labels):
-    return (labels[None, :] == jnp.arange(k)[:, None]).astype(jnp.float32)
-
   def lloyd(carry):
     i, c, labels, _ = carry
-    oh = onehot(labels)
+    oh = _onehot(labels, k, jnp)
     counts = oh.sum(axis=1)
     c = jnp.where(counts[:, None] > 0, (oh @ xs) / jnp.maximum(counts, 1.0)[:, None], c)
     new = jnp.argmin(sq(xs, c), axis=1)
@@ -215,13 +215,8 @@ def dictionary_atoms_traced(x_bn: Array, seed, n_clusters: int = 15, per_cluster
   labels0 = jnp.argmin(sq(xs, cent), axis=1)
   _, _, labels, _ = jax.lax.while_loop(lambda c: (c[0] < LLOYD_ITERS) & c[3], lloyd,
                                        (0, cent, labels0, jnp.array(True)))
-  oh = onehot(labels)
-  cnt = jnp.maximum(oh.sum(axis=1), 1.0)[:, None]
-  xc = x_mb - ((oh @ x_mb) / cnt)[labels]
-  var_kb = (oh @ xc ** 2) / cnt
-  inv_kb = jnp.where(var_kb > 0, 1.0 / jnp.where(var_kb > 0, var_kb, 1.0), 0.0)
-  d_m = jnp.sum(xc ** 2 * inv_kb[labels], axis=1)
-  key_km = jnp.where(oh > 0, d_m[None, :], jnp.inf)
+  d_m = typicality(x_mb, labels, k, jnp)
+  key_km = jnp.where(_onehot(labels, k, jnp) > 0, d_m[None, :], jnp.inf)
   neg, idx = jax.lax.top_k(-key_km, per_cluster)
   idx = jnp.where(jnp.isfinite(neg), idx, jnp.argmin(key_km, axis=1)[:, None])
   return pick[idx.reshape(-1)]
