@@ -156,9 +156,8 @@ def parts_run(scene_path: str) -> dict:
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from flax import nnx  # pylint: disable=import-outside-toplevel
   from lrrjax import io  # pylint: disable=import-outside-toplevel
-  from lrrjax.lrr import admm, area, atoms, cross, general, methods, score_head  # pylint: disable=import-outside-toplevel
+  from lrrjax.lrr import area, atoms, cross, general, methods, score_head  # pylint: disable=import-outside-toplevel
   from lrrjax.lrr import scene as sc  # pylint: disable=import-outside-toplevel
-  from lrrjax.lrr.network import spectral_norm  # pylint: disable=import-outside-toplevel
   cube = np.asarray(io.load_scene(scene_path).cube, np.float32)
   h, w, _ = cube.shape
   model, cfg = methods.load_general()
@@ -168,19 +167,10 @@ def parts_run(scene_path: str) -> dict:
   ctx = sc.prepare(cube, **kw)
   k, seed = kw["n_clusters"], jnp.uint32(kw["seed"])
 
-  def stage_inputs(st, c):
-    net = nnx.merge(graphdef, st)
-    x_bn = general.band_weights(c.noise_b, net.gamma())[:, None] * c.x_bn
-    return net, x_bn, admm.project_atoms(x_bn[:, c.atoms_k]), spectral_norm(x_bn)
-
   def stages(st, c):
-    net, x_bn, d0, sigma = stage_inputs(st, c)
-    out, _ = admm.unroll(x_bn, d0, net.stage_params(sigma, x_bn.shape[1]), net.lam,
-                         learn_dictionary=True, outlier_k=net.outlier_k, fast_median=True)
-    return out
+    return nnx.merge(graphdef, st).run_stages(c)
 
-  out = jax.jit(stages)(state, ctx)
-  x_bn = stage_inputs(state, ctx)[1]
+  x_bn, out = jax.jit(stages)(state, ctx)
   e_nb = (x_bn - out.d_bk @ out.l_kn).T
   pieces = {
       "scene_context": (lambda c: sc.scene_context(c, **kw),

@@ -120,8 +120,9 @@ class GeneralLRRNet(nnx.Module):
     return dimensional(jax.tree.map(jnp.exp, p), sigma, N_REF / n)
 
   @highest
-  def __call__(self, ctx: SceneContext, h: int, w: int) -> GeneralOutput:
-    """Scores the scene ``ctx`` of ``h x w`` pixels."""
+  def run_stages(self, ctx: SceneContext):
+    """The band-weighted input ``x_bn`` (B, N) and the ADMM state after the T
+    stages, from the dictionary ``x_bn[:, atoms]``."""
     omega_b = band_weights(ctx.noise_b, self.gamma())
     x_bn = omega_b[:, None] * ctx.x_bn
     d0_bk = admm.project_atoms(x_bn[:, ctx.atoms_k])
@@ -130,6 +131,12 @@ class GeneralLRRNet(nnx.Module):
     state, _ = admm.unroll(x_bn, d0_bk, self.stage_params(sigma, n), self.lam,
                            learn_dictionary=True, outlier_k=self.outlier_k,
                            fast_median=True)
+    return x_bn, state
+
+  @highest
+  def __call__(self, ctx: SceneContext, h: int, w: int) -> GeneralOutput:
+    """Scores the scene ``ctx`` of ``h x w`` pixels."""
+    x_bn, state = self.run_stages(ctx)
     e_bn = x_bn - state.d_bk @ state.l_kn
     phi = features(state.s_bn.T, e_bn.T, ctx.noise_b, h, w, x_bn.T)
     return GeneralOutput(head(self.head_params(), phi), state.s_bn, e_bn, phi, x_bn)
