@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrrjax.lrr.precision import highest
+
 Array = jax.Array
 
 _GOLDEN = 0x9E3779B9
@@ -167,11 +169,14 @@ def dictionary_atoms(x_bn, seed, n_clusters: int = 15, per_cluster: int = 4,
   return pick[idx.reshape(-1)]
 
 
+@highest
 def dictionary_atoms_traced(x_bn: Array, seed, n_clusters: int = 15, per_cluster: int = 4,
                             n_sample: int = 4096) -> Array:
   """:func:`dictionary_atoms` in ``jax.numpy`` (traceable; the pixel count may
   be a symbolic dimension): the same draws, one ``lax.fori_loop`` for the
-  seeding and one ``lax.while_loop`` for Lloyd, (n_clusters * per_cluster,)."""
+  seeding and one ``lax.while_loop`` for Lloyd, (n_clusters * per_cluster,).
+  Traced with full float32 matmul precision (:mod:`lrrjax.lrr.precision`), as
+  the host computes it (a GPU's TF32 default would move the distances)."""
   from lrrjax.lrr import scene  # pylint: disable=import-outside-toplevel
 
   def sq(x, c):
