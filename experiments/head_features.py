@@ -356,8 +356,7 @@ def main(argv=None) -> int:
     elif a.what == "hostdict":
       sys.path.insert(0, str(pathlib.Path(__file__).parent))
       import host_dictionary  # pylint: disable=import-outside-toplevel
-      host_dictionary.selection_seconds(data, a.out)
-      host_dictionary.patch()
+      host_dictionary.selection_seconds(data, a.out)  # the package selects on the host already
     else:
       patch_area(areas)
     sys.path.insert(0, str(pathlib.Path(__file__).parent))

@@ -20,10 +20,11 @@ selection's seconds per scene beside the jitted one's. Nothing in the package
 changes.
 
 Adopted after that run: the package's :mod:`lrrjax.lrr.atoms` is this
-selection and its traced twin, and this module now only re-exports them (the
-run above, at ``f258cf2``, used this file's own copy, the same code); the
-jitted selection it was timed against (``jax.random`` k-means++) is gone, so
-``selection.json`` now times the host form against its jitted traced twin.
+selection and its traced twin, so the command above now runs the package's own
+path with nothing patched (the run at ``f258cf2`` patched this file's own copy,
+the same code, into ``context_of``); the jitted selection it was timed against
+(``jax.random`` k-means++) is gone, so ``selection.json`` now times the host
+form against its jitted traced twin.
 """
 
 from __future__ import annotations
@@ -75,15 +76,6 @@ def twin_check(data_dir, out) -> dict:
     print(name, rows[name], flush=True)
   _write(out, "twin.json", rows)
   return rows
-
-
-def patch() -> list[str]:
-  """Puts :func:`dictionary_atoms` into :mod:`lrrjax.lrr.scene` (this process),
-  where ``context_of`` looks it up (since the adoption it is already there);
-  returns no extra feature names."""
-  from lrrjax.lrr import scene  # pylint: disable=import-outside-toplevel
-  scene.dictionary_atoms = dictionary_atoms
-  return []
 
 
 def selection_seconds(data_dir, out) -> dict:
